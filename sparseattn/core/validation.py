@@ -1,0 +1,79 @@
+"""Input validation shared by every method (DESIGN.md, "Contracts": nothing is silently broadcast,
+truncated or clamped). Each failure raises :class:`~sparseattn.core.errors.InvalidInputError` (a
+``ValueError``) naming the argument, what it got and what it expects."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from .errors import InvalidInputError, InvalidParameterError
+from .shape import Shape
+
+FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+
+
+def check_tensor(name: str, x: object, rank: int | None = None, finite: bool = True) -> torch.Tensor:
+    """A floating-point tensor of the given rank with only finite values."""
+    if not isinstance(x, torch.Tensor):
+        raise InvalidInputError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if rank is not None and x.dim() != rank:
+        raise InvalidInputError(
+            f"{name} must have rank {rank} ([batch, heads, seq, head_dim]), got shape {tuple(x.shape)}"
+        )
+    if x.dtype not in FLOAT_DTYPES:
+        raise InvalidInputError(f"{name} must have a floating dtype {FLOAT_DTYPES}, got {x.dtype}")
+    if any(s == 0 for s in x.shape):
+        raise InvalidInputError(f"{name} must not be empty, got shape {tuple(x.shape)}")
+    if finite and not bool(torch.isfinite(x).all()):
+        bad = int((~torch.isfinite(x)).sum())
+        raise InvalidInputError(f"{name} contains {bad} NaN/Inf value(s); all values must be finite")
+    return x
+
+
+def validate_qkv(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool, scale: float | None = None
+) -> tuple[Shape, float]:
+    """Check ``q [B, H, Nq, D]``, ``k, v [B, Hkv, Nk, D]`` and return their :class:`Shape` and the logit scale.
+
+    ``scale`` defaults to ``1/sqrt(D)``; when given it must be a finite positive number.
+    """
+    if not isinstance(causal, bool):
+        raise InvalidParameterError(f"causal must be a bool, got {causal!r}")
+    for name, x in (("q", q), ("k", k), ("v", v)):
+        check_tensor(name, x, rank=4)
+    if not (q.dtype == k.dtype == v.dtype):
+        raise InvalidInputError(f"q, k and v must share one dtype, got {q.dtype}, {k.dtype}, {v.dtype}")
+    if not (q.device == k.device == v.device):
+        raise InvalidInputError(f"q, k and v must be on one device, got {q.device}, {k.device}, {v.device}")
+    b, h, nq, d = q.shape
+    if k.shape[0] != b or v.shape[0] != b:
+        raise InvalidInputError(f"batch sizes differ: q {b}, k {k.shape[0]}, v {v.shape[0]}")
+    if k.shape[3] != d:
+        raise InvalidInputError(f"k head_dim must equal q head_dim {d}, got {k.shape[3]}")
+    if v.shape[3] != d:
+        raise InvalidInputError(f"v head_dim must equal q head_dim {d}, got {v.shape[3]}")
+    if k.shape[1] != v.shape[1]:
+        raise InvalidInputError(f"k and v must have the same number of heads, got {k.shape[1]} and {v.shape[1]}")
+    if k.shape[2] != v.shape[2]:
+        raise InvalidInputError(f"k and v must have the same sequence length, got {k.shape[2]} and {v.shape[2]}")
+    hkv, nk = k.shape[1], k.shape[2]
+    if h % hkv:
+        raise InvalidInputError(
+            f"query heads ({h}) must be a multiple of key/value heads ({hkv}) for grouped-query attention"
+        )
+    if causal and nq > nk:
+        raise InvalidInputError(
+            f"causal attention needs q_len <= k_len (queries are the last positions), got q_len={nq}, k_len={nk}"
+        )
+    if scale is None:
+        scale = 1.0 / math.sqrt(d)
+    elif isinstance(scale, bool) or not isinstance(scale, int | float) or not math.isfinite(scale) or scale <= 0:
+        raise InvalidParameterError(f"scale must be a finite number > 0, got {scale!r}")
+    return Shape(batch=b, heads=h, kv_heads=hkv, q_len=nq, k_len=nk, head_dim=d, causal=causal), float(scale)
+
+
+def dtype_bits(dtype: torch.dtype) -> int:
+    """Operand width of a floating dtype (what the reference computed with, recorded in traces)."""
+    return torch.finfo(dtype).bits

@@ -1,0 +1,390 @@
+"""The trace: what work a method actually did on one input (DESIGN.md, "Traces count, they don't estimate").
+
+A :class:`Workload` is the only thing that passes from ``methods/`` to ``hw/``. It holds
+
+* ``shape`` -- the :class:`~sparseattn.core.shape.Shape` it was measured on;
+* ``ops`` -- operation counts keyed by :class:`OpKey` ``(stage, op, bits)``, each with a scaling basis
+  (:class:`Per`) that says how the count grows with the shape, so :meth:`Workload.scaled_to` can carry it
+  to a bigger model;
+* ``profile`` -- the sparsity profile: kept (query, key) pairs per (query tile, key tile) at a base tile
+  (default 16) for every attention instance (layer x batch x head), from which a hardware model derives the
+  memory traffic of any coarser tiling;
+* ``extra_reads`` -- bytes a method implies beyond Q, K, V and O (bit planes, re-fetches, ...);
+* ``meta`` -- method name, parameters, notes and, after scaling, where the counts were scaled from.
+
+Vocabulary. Stages: ``quantize``, ``predict``, ``select``, ``qk``, ``softmax``, ``pv`` (formal compute is
+``qk`` + ``softmax`` + ``pv``), ``other``. Ops: ``mac``, ``mul``, ``add``, ``shift``, ``compare``, ``exp``,
+``div``, ``lzc`` (leading-zero count), ``load``. ``bits`` is the operand width the method used.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import zlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+
+from .shape import Shape, valid_mask
+
+BASE_TILE = 16
+STAGES = ("quantize", "predict", "select", "qk", "softmax", "pv", "other")
+OPS = ("mac", "mul", "add", "shift", "compare", "exp", "div", "lzc", "load")
+
+
+class OpKey(NamedTuple):
+    """One kind of operation: pipeline stage, operation and operand width in bits."""
+
+    stage: str
+    op: str
+    bits: int
+
+
+class Per(str, Enum):
+    """How an operation count scales with the shape (used by :meth:`Workload.scaled_to`).
+
+    ``pair`` counts grow with the number of valid (query, key) pairs -- for work on kept pairs this assumes the
+    density stays the same; ``*_dim`` counts also grow with ``head_dim``; ``row`` with query rows; ``key`` with
+    keys per KV head; ``pair_log`` with pairs x log2(k_len) (sorting networks); ``fixed`` does not scale.
+    """
+
+    PAIR = "pair"
+    PAIR_DIM = "pair_dim"
+    ROW = "row"
+    ROW_DIM = "row_dim"
+    KEY = "key"
+    KEY_DIM = "key_dim"
+    PAIR_LOG = "pair_log"
+    FIXED = "fixed"
+
+
+def _basis(shape: Shape, per: Per) -> float:
+    kv_instances = shape.layers * shape.batch * shape.kv_heads
+    return {
+        Per.PAIR: shape.valid_pairs,
+        Per.PAIR_DIM: shape.valid_pairs * shape.head_dim,
+        Per.ROW: shape.rows,
+        Per.ROW_DIM: shape.rows * shape.head_dim,
+        Per.KEY: kv_instances * shape.k_len,
+        Per.KEY_DIM: kv_instances * shape.k_len * shape.head_dim,
+        Per.PAIR_LOG: shape.valid_pairs * max(1.0, math.log2(shape.k_len)),
+        Per.FIXED: 1.0,
+    }[per]
+
+
+def tiles(n: int, tile: int) -> int:
+    """Number of tiles of size ``tile`` that cover ``n`` positions."""
+    return -(-n // tile)
+
+
+def tile_valid_counts(shape: Shape, tile: int = BASE_TILE) -> np.ndarray:
+    """Valid pairs of one instance per (query tile, key tile), int64 ``[Tq, Tk]``."""
+    return _tile_sum(valid_mask(shape.q_len, shape.k_len, shape.causal)[None], tile)[0]
+
+
+def _tile_sum(mask: torch.Tensor, tile: int) -> np.ndarray:
+    """Sum a boolean ``[n, Nq, Nk]`` mask over ``tile x tile`` tiles (zero padding), int64 ``[n, Tq, Tk]``."""
+    n, nq, nk = mask.shape
+    tq, tk = tiles(nq, tile), tiles(nk, tile)
+    padded = torch.zeros(n, tq * tile, tk * tile, dtype=torch.int32, device=mask.device)
+    padded[:, :nq, :nk] = mask.to(torch.int32)
+    summed = padded.view(n, tq, tile, tk, tile).sum(dim=(2, 4))
+    return summed.cpu().numpy().astype(np.int64)
+
+
+@dataclass
+class SparsityProfile:
+    """Kept pairs per (query tile, key tile) for each attention instance.
+
+    ``counts[i, a, c]`` is the number of kept pairs of instance ``i`` between query rows
+    ``a*tile .. (a+1)*tile-1`` and key columns ``c*tile .. (c+1)*tile-1``. Instances are ordered
+    layer-major, then batch, then head; ``group[i]`` identifies the KV head an instance reads (instances of one
+    GQA group share it), unique across layers and batch entries.
+    """
+
+    tile: int
+    counts: np.ndarray  # int64 [instances, Tq, Tk]
+    group: np.ndarray  # int64 [instances]
+
+    @classmethod
+    def from_keep(cls, keep: torch.Tensor, shape: Shape, tile: int = BASE_TILE) -> SparsityProfile:
+        """Build from a boolean keep mask ``[B, H, Nq, Nk]`` (or anything that broadcasts to it)."""
+        b, h = shape.batch, shape.heads
+        full = keep.expand(b, h, shape.q_len, shape.k_len)
+        if keep.dim() == 4 and keep.shape[0] == 1 and keep.shape[1] == 1 and (b * h) > 1:
+            counts = np.broadcast_to(_tile_sum(keep[0], tile), (b * h, *_grid(shape, tile))).copy()
+        else:
+            counts = _tile_sum(full.reshape(b * h, shape.q_len, shape.k_len), tile)
+        return cls(tile=tile, counts=counts, group=_groups(shape))
+
+    def coarsen(self, tile_q: int, tile_k: int | None = None) -> np.ndarray:
+        """Kept pairs per coarser tile ``[instances, ceil(Tq*tile/tile_q), ceil(Tk*tile/tile_k)]``.
+
+        Both tile sizes must be multiples of the base tile.
+        """
+        tile_k = tile_q if tile_k is None else tile_k
+        for name, t in (("tile_q", tile_q), ("tile_k", tile_k)):
+            if t < self.tile or t % self.tile:
+                raise ValueError(f"{name} must be a positive multiple of the base tile {self.tile}, got {t}")
+        fq, fk = tile_q // self.tile, tile_k // self.tile
+        n, tq, tk = self.counts.shape
+        pq, pk = tiles(tq, fq) * fq, tiles(tk, fk) * fk
+        padded = np.zeros((n, pq, pk), dtype=np.int64)
+        padded[:, :tq, :tk] = self.counts
+        return padded.reshape(n, pq // fq, fq, pk // fk, fk).sum(axis=(2, 4))
+
+    @property
+    def kept_pairs(self) -> int:
+        return int(self.counts.sum())
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "tile": self.tile,
+            "shape": list(self.counts.shape),
+            "counts_zlib_b64": _pack(self.counts.astype(np.int32)),
+            "group": self.group.tolist(),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> SparsityProfile:
+        counts = _unpack(data["counts_zlib_b64"], np.int32).reshape(data["shape"]).astype(np.int64)
+        return cls(tile=int(data["tile"]), counts=counts, group=np.asarray(data["group"], dtype=np.int64))
+
+
+def _grid(shape: Shape, tile: int) -> tuple[int, int]:
+    return tiles(shape.q_len, tile), tiles(shape.k_len, tile)
+
+
+def _groups(shape: Shape) -> np.ndarray:
+    """KV-group id of each instance (layer-major, then batch, then head)."""
+    idx = np.arange(shape.instances)
+    head = idx % shape.heads
+    outer = idx // shape.heads  # layer * batch + batch entry
+    return outer * shape.kv_heads + head // shape.group_size
+
+
+def _pack(a: np.ndarray) -> str:
+    return base64.b64encode(zlib.compress(np.ascontiguousarray(a).tobytes(), 6)).decode("ascii")
+
+
+def _unpack(s: str, dtype: type) -> np.ndarray:
+    return np.frombuffer(zlib.decompress(base64.b64decode(s)), dtype=dtype).copy()
+
+
+@dataclass
+class Workload:
+    """The trace of one attention computation (or a stack of identical layers); see the module docstring."""
+
+    shape: Shape
+    ops: dict[OpKey, float] = field(default_factory=dict)
+    per: dict[OpKey, Per] = field(default_factory=dict)
+    profile: SparsityProfile | None = None
+    extra_reads: dict[str, float] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    # ----------------------------------------------------------------------------------------- building
+    def add(self, stage: str, op: str, bits: int, count: float, per: Per | str = Per.PAIR) -> Workload:
+        """Add ``count`` operations ``(stage, op, bits)`` that scale by ``per``; returns ``self``."""
+        if stage not in STAGES:
+            raise ValueError(f"unknown stage {stage!r}; expected one of {STAGES}")
+        if op not in OPS:
+            raise ValueError(f"unknown op {op!r}; expected one of {OPS}")
+        if not isinstance(bits, int) or not 1 <= bits <= 64:
+            raise ValueError(f"bits must be an int in 1..64, got {bits!r}")
+        count = float(count)
+        if not math.isfinite(count) or count < 0:
+            raise ValueError(f"operation count must be finite and >= 0, got {count}")
+        key, per = OpKey(stage, op, bits), Per(per)
+        if key in self.per and self.per[key] != per:
+            raise ValueError(f"{key} was recorded with scaling {self.per[key].value}, not {per.value}")
+        self.ops[key] = self.ops.get(key, 0.0) + count
+        self.per[key] = per
+        return self
+
+    # ----------------------------------------------------------------------------------------- queries
+    def count(self, stage: str | None = None, op: str | None = None, bits: int | None = None) -> float:
+        """Sum of the counts that match the given stage / op / bits (``None`` matches anything)."""
+        return sum(
+            c
+            for k, c in self.ops.items()
+            if (stage is None or k.stage == stage) and (op is None or k.op == op) and (bits is None or k.bits == bits)
+        )
+
+    @property
+    def kept_pairs(self) -> int:
+        if self.profile is None:
+            raise ValueError("this workload has no sparsity profile")
+        return self.profile.kept_pairs
+
+    @property
+    def density(self) -> float:
+        """Kept pairs / valid pairs over every instance."""
+        return self.kept_pairs / self.shape.valid_pairs
+
+    # ----------------------------------------------------------------------------------------- merging
+    def __add__(self, other: Workload) -> Workload:
+        """Stack two workloads of the same per-layer shape as more layers (counts add, profiles concatenate)."""
+        if not isinstance(other, Workload):
+            return NotImplemented
+        a, b = self.shape, other.shape
+        if a.replace(layers=1) != b.replace(layers=1):
+            raise ValueError(
+                f"can only stack workloads of the same per-layer shape; got {a.replace(layers=1)} and "
+                f"{b.replace(layers=1)} (use Workload.concat_heads to merge heads)"
+            )
+        return _merge(self, other, a.replace(layers=a.layers + b.layers))
+
+    def __radd__(self, other: object) -> Workload:
+        if other == 0:  # lets sum(workloads) work
+            return self
+        return NotImplemented  # type: ignore[return-value]
+
+    @staticmethod
+    def concat_heads(first: Workload, second: Workload) -> Workload:
+        """Merge two workloads that cover different heads of the same layers and sequences."""
+        a, b = first.shape, second.shape
+        if a.replace(heads=1, kv_heads=1) != b.replace(heads=1, kv_heads=1) or a.layers != 1:
+            raise ValueError(f"concat_heads needs single-layer workloads equal but for heads; got {a} and {b}")
+        if a.group_size != b.group_size:
+            raise ValueError(f"concat_heads needs the same GQA group size, got {a.group_size} and {b.group_size}")
+        if first.profile is not None and a.batch > 1:
+            raise ValueError("concat_heads of profiled workloads supports batch 1 only")
+        return _merge(first, second, a.replace(heads=a.heads + b.heads, kv_heads=a.kv_heads + b.kv_heads))
+
+    # ----------------------------------------------------------------------------------------- scaling
+    def scaled_to(self, shape: Shape) -> Workload:
+        """This workload carried to another shape, assuming the same density and sparsity pattern.
+
+        * each op count is multiplied by ``basis(new) / basis(old)`` for its :class:`Per`;
+        * the profile is resampled: instance ``j`` of the new shape takes the per-tile *density* of instance
+          ``j mod n_old`` at the nearest tile in normalised (query, key) coordinates (clamped to that row's
+          last valid key tile when causal), times the new tile's valid pairs;
+        * ``extra_reads`` scale with key-dim (bytes of K-sized tensors);
+        * ``meta["scaled_from"]`` records the original shape and ``meta["scaling"]`` the rule.
+        """
+        if shape.causal != self.shape.causal:
+            raise ValueError("scaled_to cannot change whether attention is causal")
+        out = Workload(shape=shape, extra_reads={}, meta=dict(self.meta))
+        for key, c in self.ops.items():
+            per = self.per[key]
+            out.ops[key] = c * _basis(shape, per) / _basis(self.shape, per)
+            out.per[key] = per
+        ratio = _basis(shape, Per.KEY_DIM) / _basis(self.shape, Per.KEY_DIM)
+        out.extra_reads = {k: v * ratio for k, v in self.extra_reads.items()}
+        if self.profile is not None:
+            out.profile = _resample_profile(self.profile, self.shape, shape)
+        out.meta["scaled_from"] = self.shape.to_dict() if "scaled_from" not in self.meta else self.meta["scaled_from"]
+        out.meta["scaling"] = (
+            "op counts x basis ratio (pairs, rows, keys, head_dim); sparsity profile resampled by per-tile "
+            "density (same density assumed)"
+        )
+        return out
+
+    # ----------------------------------------------------------------------------------------- JSON
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "shape": self.shape.to_dict(),
+            "ops": [
+                {"stage": k.stage, "op": k.op, "bits": k.bits, "count": c, "per": self.per[k].value}
+                for k, c in sorted(self.ops.items())
+            ],
+            "profile": None if self.profile is None else self.profile.to_json(),
+            "extra_reads": dict(self.extra_reads),
+            "meta": _jsonable(self.meta),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Workload:
+        w = cls(shape=Shape(**data["shape"]))
+        for row in data["ops"]:
+            key = OpKey(row["stage"], row["op"], int(row["bits"]))
+            w.ops[key] = float(row["count"])
+            w.per[key] = Per(row["per"])
+        if data.get("profile") is not None:
+            w.profile = SparsityProfile.from_json(data["profile"])
+        w.extra_reads = {k: float(v) for k, v in data.get("extra_reads", {}).items()}
+        w.meta = dict(data.get("meta", {}))
+        return w
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_json()))
+
+    @classmethod
+    def load(cls, path: str | Path) -> Workload:
+        return cls.from_json(json.loads(Path(path).read_text()))
+
+    def summary(self) -> dict[str, float]:
+        """Op counts as a flat ``{"stage/op/bits": count}`` dict, for tables."""
+        return {f"{k.stage}/{k.op}/{k.bits}": c for k, c in sorted(self.ops.items())}
+
+
+def _merge(a: Workload, b: Workload, shape: Shape) -> Workload:
+    out = Workload(shape=shape, meta=dict(a.meta))
+    for w in (a, b):
+        for key, c in w.ops.items():
+            out.add(key.stage, key.op, key.bits, c, w.per[key])
+        for name, v in w.extra_reads.items():
+            out.extra_reads[name] = out.extra_reads.get(name, 0.0) + v
+    if (a.profile is None) != (b.profile is None):
+        raise ValueError("cannot merge a workload that has a sparsity profile with one that has none")
+    if a.profile is not None and b.profile is not None:
+        if a.profile.tile != b.profile.tile:
+            raise ValueError(f"profiles use different base tiles: {a.profile.tile} and {b.profile.tile}")
+        if a.profile.counts.shape[1:] != b.profile.counts.shape[1:]:
+            raise ValueError("profiles cover different tile grids")
+        # Stacked layers, or (batch 1) a's heads followed by b's: either way instances concatenate in order.
+        out.profile = SparsityProfile(
+            tile=a.profile.tile,
+            counts=np.concatenate([a.profile.counts, b.profile.counts]),
+            group=_groups(shape),
+        )
+    if a.meta.get("method") != b.meta.get("method"):
+        out.meta["method"] = "+".join(str(m) for m in (a.meta.get("method"), b.meta.get("method")))
+    return out
+
+
+def _resample_profile(p: SparsityProfile, old: Shape, new: Shape) -> SparsityProfile:
+    valid_old = tile_valid_counts(old, p.tile).astype(np.float64)
+    valid_new = tile_valid_counts(new, p.tile)
+    tq_o, tk_o = valid_old.shape
+    tq_n, tk_n = valid_new.shape
+    density = np.divide(p.counts, valid_old[None], out=np.zeros(p.counts.shape), where=valid_old[None] > 0)
+    rows = np.minimum((np.arange(tq_n) * tq_o) // tq_n, tq_o - 1)
+    cols = np.minimum((np.arange(tk_n) * tk_o) // tk_n, tk_o - 1)
+    col_idx = np.broadcast_to(cols[None, :], (tq_n, tk_n)).copy()
+    if old.causal:
+        last_valid = (valid_old > 0).cumsum(axis=1).argmax(axis=1)  # last key tile with a valid pair, per row
+        col_idx = np.minimum(col_idx, last_valid[rows][:, None])
+    src = np.arange(new.instances) % p.counts.shape[0]
+    d = density[src][:, rows[:, None], col_idx]
+    counts = np.rint(d * valid_new[None]).astype(np.int64)
+    return SparsityProfile(tile=p.tile, counts=counts, group=_groups(new))
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, float | int | str | bool) or value is None:
+        return value
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, Enum):
+        return value.value
+    return str(value)
+
+
+def total(workloads: Iterable[Workload]) -> Workload:
+    """Stack a sequence of per-layer workloads (``sum`` with a clear error on an empty sequence)."""
+    items = list(workloads)
+    if not items:
+        raise ValueError("total() needs at least one workload")
+    return sum(items[1:], items[0])
