@@ -16,6 +16,7 @@ def attention(
     q: torch.Tensor,
     k: torch.Tensor,
     v: torch.Tensor,
+    /,
     method: str = "dense",
     *,
     causal: bool = False,
@@ -23,6 +24,8 @@ def attention(
     **params: Any,
 ) -> SparseResult:
     """Run ``method`` on ``q [B, H, Nq, D]``, ``k, v [B, Hkv, Nk, D]``.
+
+    ``q``, ``k`` and ``v`` are positional-only, so a method parameter may be called ``k`` (top-k's count).
 
     Args:
         method: a registered method name (see :func:`methods`).

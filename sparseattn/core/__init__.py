@@ -1,6 +1,14 @@
 """Shared types and numerics: shapes, traces, results, validation, quantisation, bit-level codes."""
 
-from .bits import bit_length, bit_planes, floor_log2, leading_one, leading_zero_count, plane_weights, recompose
+from .bits import (
+    bit_length,
+    bit_planes,
+    floor_log2,
+    leading_one,
+    leading_zero_count,
+    plane_weights,
+    recompose,
+)
 from .errors import InvalidInputError, InvalidParameterError, MissingAssetError, SparseAttnError
 from .quant import QuantizedTensor, quantize_symmetric
 from .result import SparseResult

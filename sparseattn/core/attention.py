@@ -8,6 +8,7 @@ values are never copied per query head.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 from .shape import Shape, valid_mask
 from .workload import Per, SparsityProfile, Workload
@@ -51,6 +52,27 @@ def attend(scores: torch.Tensor, keep: torch.Tensor, v: torch.Tensor, out_dtype:
     """Softmax over the kept pairs of ``scores`` (consumed in place), times ``v``, cast to ``out_dtype``."""
     p = masked_softmax_(scores, keep)
     return grouped_pv(p, v).to(out_dtype)
+
+
+def exact_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, shape: Shape, scale: float) -> torch.Tensor:
+    """Dense attention through PyTorch's fused SDPA kernel, in the compute dtype, returned in ``q``'s dtype.
+
+    Causal attention with ``q_len < k_len`` passes the bottom-right-aligned mask of :func:`valid_mask`
+    (SDPA's own ``is_causal`` is top-left aligned).
+    """
+    dt = compute_dtype(q.dtype)
+    causal_square = shape.causal and shape.q_len == shape.k_len
+    mask = valid_mask(shape.q_len, shape.k_len, True, q.device) if shape.causal and not causal_square else None
+    out = F.scaled_dot_product_attention(
+        q.to(dt),
+        k.to(dt),
+        v.to(dt),
+        attn_mask=mask,
+        is_causal=causal_square,
+        scale=scale,
+        enable_gqa=shape.group_size > 1,
+    )
+    return out.to(q.dtype)
 
 
 def valid_mask_4d(shape: Shape, device: torch.device) -> torch.Tensor:

@@ -42,7 +42,9 @@ def bit_planes(x: torch.Tensor, bits: int = 8) -> torch.Tensor:
     lo, hi = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
     x64 = x.to(torch.int64)
     if x64.numel() and (int(x64.min()) < lo or int(x64.max()) > hi):
-        raise InvalidInputError(f"x must lie in [{lo}, {hi}] for {bits}-bit planes, got [{int(x64.min())}, {int(x64.max())}]")
+        raise InvalidInputError(
+            f"x must lie in [{lo}, {hi}] for {bits}-bit planes, got [{int(x64.min())}, {int(x64.max())}]"
+        )
     u = x64 & ((1 << bits) - 1)  # two's-complement code as an unsigned number
     shifts = torch.arange(bits - 1, -1, -1, dtype=torch.int64, device=x.device).view(-1, *([1] * x.dim()))
     return ((u.unsqueeze(0) >> shifts) & 1).to(torch.uint8)

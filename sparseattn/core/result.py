@@ -28,7 +28,7 @@ class SparseResult:
 
     @property
     def kept_pairs(self) -> int:
-        return int(self.keep.sum())
+        return int(torch.count_nonzero(self.keep))
 
     @property
     def density(self) -> float:

@@ -35,9 +35,7 @@ class Shape:
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"Shape.{name} must be a positive int, got {value!r}")
         if self.heads % self.kv_heads:
-            raise ValueError(
-                f"Shape.heads ({self.heads}) must be a multiple of Shape.kv_heads ({self.kv_heads})"
-            )
+            raise ValueError(f"Shape.heads ({self.heads}) must be a multiple of Shape.kv_heads ({self.kv_heads})")
         if self.causal and self.q_len > self.k_len:
             raise ValueError(
                 f"a causal shape needs q_len <= k_len (queries are the last positions), "

@@ -93,9 +93,13 @@ def _tile_sum(mask: torch.Tensor, tile: int) -> np.ndarray:
     """Sum a boolean ``[n, Nq, Nk]`` mask over ``tile x tile`` tiles (zero padding), int64 ``[n, Tq, Tk]``."""
     n, nq, nk = mask.shape
     tq, tk = tiles(nq, tile), tiles(nk, tile)
-    padded = torch.zeros(n, tq * tile, tk * tile, dtype=torch.int32, device=mask.device)
-    padded[:, :nq, :nk] = mask.to(torch.int32)
-    summed = padded.view(n, tq, tile, tk, tile).sum(dim=(2, 4))
+    if (nq, nk) == (tq * tile, tk * tile):
+        padded = mask.contiguous().view(torch.uint8)
+    else:
+        padded = torch.zeros(n, tq * tile, tk * tile, dtype=torch.uint8, device=mask.device)
+        padded[:, :nq, :nk] = mask
+    # two narrow reductions are several times faster than one wide one on CPU
+    summed = padded.view(n, tq, tile, tk, tile).sum(dim=4, dtype=torch.int16).sum(dim=2, dtype=torch.int32)
     return summed.cpu().numpy().astype(np.int64)
 
 

@@ -37,18 +37,25 @@ def _ceil(x: torch.Tensor) -> torch.Tensor:
     return torch.ceil(x - 1e-9).to(torch.int64)
 
 
-def keep_top_counts(scores: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
-    """Boolean mask of the ``counts[..., row]`` largest entries of each row of ``scores`` (invalid = -inf).
+def keep_top_counts(
+    scores: torch.Tensor, counts: torch.Tensor, extent: torch.Tensor | None = None, chunk: int = 128
+) -> torch.Tensor:
+    """Boolean mask of the ``counts[row]`` largest entries of each row of ``scores [..., R, C]`` (invalid = -inf).
 
-    ``counts`` broadcasts against ``scores.shape[:-1]``; every count must be >= 1 and <= the number of finite
-    entries of its row.
+    ``counts`` is int64 ``[R]`` (shared by the leading dims), each >= 1 and <= the finite entries of its row.
+    ``extent[row]``, when given and non-decreasing, bounds the columns that can hold finite entries (the
+    causal limit), so rows are ranked in chunks of ``chunk`` over their reachable columns only.
     """
-    kmax = int(counts.max())
-    _, idx = torch.topk(scores, kmax, dim=-1, sorted=True)
-    ranks = torch.arange(kmax, device=scores.device)
-    chosen = ranks < counts.unsqueeze(-1)
+    rows, cols = scores.shape[-2:]
     keep = torch.zeros(scores.shape, dtype=torch.bool, device=scores.device)
-    return keep.scatter_(-1, idx, chosen.expand(idx.shape))
+    for a in range(0, rows, chunk):
+        b = min(a + chunk, rows)
+        width = cols if extent is None else int(extent[b - 1])
+        kmax = int(counts[a:b].max())
+        _, idx = torch.topk(scores[..., a:b, :width], kmax, dim=-1, sorted=True)
+        chosen = torch.arange(kmax, device=scores.device) < counts[a:b, None]
+        keep[..., a:b, :width].scatter_(-1, idx, chosen.expand(idx.shape))
+    return keep
 
 
 def _finish(call: AttentionCall, scores: torch.Tensor, keep: torch.Tensor, method: str, p: MethodParams):
@@ -96,7 +103,8 @@ def topk(call: AttentionCall, p: TopKParams) -> SparseResult:
     valid = valid_mask_4d(shape, call.q.device)
     scores = grouped_scores(call.q, call.k, call.scale)
     ranked = scores.masked_fill(~valid, float("-inf"))
-    keep = keep_top_counts(ranked, topk_counts(shape, p, call.q.device).view(1, 1, -1))
+    extent = valid_keys_per_row(shape.q_len, shape.k_len, shape.causal, call.q.device)
+    keep = keep_top_counts(ranked, topk_counts(shape, p, call.q.device), extent)
     del ranked
     return _finish(call, scores, keep, "topk", p)
 
@@ -179,7 +187,7 @@ def block_topk(call: AttentionCall, p: BlockTopKParams) -> SparseResult:
     block_score = block_score.masked_fill(forced, float("inf")).masked_fill(~block_valid, float("-inf"))
     n_valid = block_valid.sum(dim=-1)
     counts = torch.minimum(torch.maximum(_ceil(n_valid.double() * p.ratio), forced.sum(dim=-1)), n_valid)
-    block_keep = keep_top_counts(block_score, counts.clamp(min=1).view(1, 1, -1))
+    block_keep = keep_top_counts(block_score, counts.clamp(min=1), chunk=block_score.shape[-2])
     nq, nk = shape.q_len, shape.k_len
     keep = block_keep.repeat_interleave(b, dim=-2)[..., :nq, :].repeat_interleave(b, dim=-1)[..., :nk] & valid
     return _finish(call, scores, keep, "block_topk", p)

@@ -111,8 +111,7 @@ def parse_params(method: str, params: dict[str, Any]) -> MethodParams:
         return spec.params(**params)
     except ValidationError as err:
         problems = "; ".join(
-            f"{'.'.join(map(str, e['loc'])) or 'parameters'}: {e['msg']} (got {e.get('input')!r})"
-            for e in err.errors()
+            f"{'.'.join(map(str, e['loc'])) or 'parameters'}: {e['msg']} (got {e.get('input')!r})" for e in err.errors()
         )
         raise InvalidParameterError(f"invalid parameters for method {method!r}: {problems}") from None
 

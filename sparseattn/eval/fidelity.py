@@ -1,0 +1,75 @@
+"""Attention fidelity on real Q/K/V: how much of the exact attention a method keeps.
+
+* ``recall`` -- kept softmax mass: for each query row, the sum of the exact (dense) attention
+  probabilities of the kept pairs; averaged over rows (``recall_min`` is the worst row);
+* ``output_rel_error`` -- ``||out - out_dense||_F / ||out_dense||_F`` over the whole output;
+* ``density`` -- kept pairs / valid pairs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+
+from ..api import attention
+from ..core.attention import grouped_scores, masked_softmax_, valid_mask_4d
+from ..core.result import SparseResult
+from ..models.loader import LoadedModel
+from ..models.patch import CapturedQKV, patch
+from .corpora import load_text
+
+
+@dataclass
+class Fidelity:
+    recall: float
+    recall_min: float
+    output_rel_error: float
+    density: float
+
+    def to_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+def fidelity_of(
+    result: SparseResult, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool, scale: float | None = None
+) -> Fidelity:
+    """Fidelity of an existing result against exact attention on the same inputs."""
+    dense = attention(q, k, v, "dense", causal=causal, scale=scale)
+    shape = dense.trace.shape
+    probs = masked_softmax_(
+        grouped_scores(q, k, scale if scale is not None else shape.head_dim**-0.5),
+        valid_mask_4d(shape, q.device),
+    )
+    mass = (probs * result.keep).sum(dim=-1)
+    ref = dense.out.double()
+    err = float(torch.linalg.vector_norm(result.out.double() - ref) / torch.linalg.vector_norm(ref).clamp_min(1e-300))
+    return Fidelity(
+        recall=float(mass.mean()), recall_min=float(mass.min()), output_rel_error=err, density=result.density
+    )
+
+
+def attention_fidelity(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    method: str,
+    causal: bool = False,
+    scale: float | None = None,
+    **params: Any,
+) -> Fidelity:
+    """Run ``method`` on ``q, k, v`` and compare it with exact attention."""
+    result = attention(q, k, v, method, causal=causal, scale=scale, **params)
+    return fidelity_of(result, q, k, v, causal, scale)
+
+
+def capture_qkv(
+    model: LoadedModel, text: str = "moby-dick", n_tokens: int = 1024, layers: Iterable[int] | None = None
+) -> dict[int, CapturedQKV]:
+    """Post-RoPE Q, K, V of each chosen layer on a text window, from one dense forward pass."""
+    ids = model.encode(load_text(text), n_tokens)
+    with torch.no_grad(), patch(model, "dense", layers, capture_qkv=True) as p:
+        model.model(ids)
+        return {layer: calls[0] for layer, calls in sorted(p.qkv.items())}

@@ -1,0 +1,90 @@
+"""Perplexity of a bundled model on a bundled text, with any method patched into its attention layers."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+
+from ..models.loader import LoadedModel
+from ..models.patch import patch
+from .corpora import load_text
+
+
+@dataclass
+class PerplexityResult:
+    """One perplexity measurement. ``density`` is kept / valid (query, key) pairs over the patched layers."""
+
+    model: str
+    text: str
+    n_tokens: int
+    method: str  # "builtin" when the model's own attention ran
+    params: dict[str, Any]
+    nll: float  # mean negative log-likelihood per predicted token (nats)
+    ppl: float
+    density: float
+    kept_pairs: int
+    valid_pairs: int
+    seconds: float
+    layers: list[int] | None = field(default=None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def perplexity_of_ids(
+    model: LoadedModel,
+    input_ids: torch.Tensor,
+    method: str | None = "dense",
+    layers: Iterable[int] | None = None,
+    text: str = "",
+    **params: Any,
+) -> PerplexityResult:
+    """Perplexity of ``input_ids`` (``[1, N]``, first token BOS) with ``method`` in the chosen layers.
+
+    ``method=None`` runs the model's built-in attention (PyTorch SDPA) unpatched.
+    """
+    if not isinstance(input_ids, torch.Tensor) or input_ids.dim() != 2 or input_ids.shape[1] < 2:
+        raise ValueError(f"input_ids must be a [batch, N >= 2] tensor, got {getattr(input_ids, 'shape', input_ids)}")
+    layer_list = None if layers is None else sorted(int(i) for i in layers)
+    start = time.perf_counter()
+    with torch.no_grad():
+        if method is None:
+            loss = model.model(input_ids, labels=input_ids).loss
+            kept = valid = 0
+        else:
+            with patch(model, method, layer_list, **params) as p:
+                loss = model.model(input_ids, labels=input_ids).loss
+                kept, valid = p.kept_pairs, p.valid_pairs
+    nll = float(loss)
+    return PerplexityResult(
+        model=model.name,
+        text=text,
+        n_tokens=int(input_ids.shape[1]),
+        method=method or "builtin",
+        params=dict(params),
+        nll=nll,
+        ppl=math.exp(nll),
+        density=kept / valid if valid else 1.0,
+        kept_pairs=kept,
+        valid_pairs=valid,
+        seconds=time.perf_counter() - start,
+        layers=layer_list,
+    )
+
+
+def perplexity(
+    model: LoadedModel,
+    text: str = "moby-dick",
+    n_tokens: int = 1024,
+    method: str | None = "dense",
+    layers: Iterable[int] | None = None,
+    **params: Any,
+) -> PerplexityResult:
+    """Perplexity over the window BOS + the first ``n_tokens - 1`` tokens of the bundled text ``text``."""
+    ids = model.encode(load_text(text), n_tokens)
+    return perplexity_of_ids(model, ids, method, layers, text=text, **params)

@@ -1,0 +1,126 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import sparseattn
+from sparseattn.core import OpKey, Per, Shape, Workload, total
+from tests.helpers import random_qkv
+
+
+def _trace(nq=40, nk=40, causal=True, ratio=0.3, seed=0, h=4, hkv=2):
+    q, k, v = random_qkv(h=h, hkv=hkv, nq=nq, nk=nk, d=16, seed=seed)
+    return sparseattn.attention(q, k, v, "topk", causal=causal, ratio=ratio)
+
+
+def test_dense_trace_counts_the_dense_work_exactly():
+    q, k, v = random_qkv(b=2, h=4, hkv=2, nq=24, nk=40, d=16)
+    r = sparseattn.attention(q, k, v, "dense", causal=True)
+    w = r.trace
+    pairs = 2 * 4 * (24 * 16 + 24 * 25 // 2)  # batch * heads * (offset rows + triangle)
+    assert w.shape.valid_pairs == pairs == w.kept_pairs
+    assert w.ops[OpKey("qk", "mac", 32)] == pairs * 16
+    assert w.ops[OpKey("pv", "mac", 32)] == pairs * 16
+    assert w.ops[OpKey("softmax", "exp", 32)] == pairs
+    assert w.ops[OpKey("softmax", "div", 32)] == 2 * 4 * 24
+    assert w.density == 1.0 and w.meta["method"] == "dense"
+
+
+def test_profile_sums_to_kept_pairs_and_coarsens_consistently():
+    r = _trace(nq=50, nk=70)
+    p = r.trace.profile
+    assert p.counts.shape == (4, 4, 5)  # instances, ceil(50/16), ceil(70/16)
+    assert p.kept_pairs == r.kept_pairs
+    per_instance = r.keep.reshape(4, 50, 70).sum(dim=(1, 2)).numpy()
+    assert np.array_equal(p.counts.sum(axis=(1, 2)), per_instance)
+    coarse = p.coarsen(32, 64)
+    assert coarse.shape == (4, 2, 2) and coarse.sum() == p.kept_pairs
+    assert int(coarse[0, 0, 0]) == int(r.keep[0, 0, :32, :64].sum())
+    assert p.group.tolist() == [0, 0, 1, 1]  # GQA: two query heads per KV head
+    with pytest.raises(ValueError, match="multiple of the base tile"):
+        p.coarsen(24)
+
+
+def test_json_round_trip_is_lossless(tmp_path):
+    w = _trace().trace
+    w.extra_reads["k_bit_planes"] = 123.0
+    path = tmp_path / "w.json"
+    w.save(path)
+    back = Workload.load(path)
+    assert back.shape == w.shape and back.ops == w.ops and back.per == w.per
+    assert np.array_equal(back.profile.counts, w.profile.counts)
+    assert np.array_equal(back.profile.group, w.profile.group)
+    assert back.extra_reads == w.extra_reads and back.meta == json.loads(json.dumps(w.meta))
+
+
+def test_plus_stacks_layers():
+    a, b = _trace(seed=1).trace, _trace(seed=2, ratio=0.5).trace
+    s = a + b
+    assert s.shape.layers == 2 and s.shape.replace(layers=1) == a.shape
+    for key in a.ops:
+        assert s.ops[key] == pytest.approx(a.ops[key] + b.ops[key])
+    assert s.kept_pairs == a.kept_pairs + b.kept_pairs
+    assert s.density == pytest.approx((a.kept_pairs + b.kept_pairs) / (2 * a.shape.valid_pairs))
+    assert s.profile.group.tolist() == [0, 0, 1, 1, 2, 2, 3, 3]
+    assert total([a, b, a]).shape.layers == 3 and sum([a, b]).shape.layers == 2
+
+
+def test_plus_refuses_different_shapes():
+    with pytest.raises(ValueError, match="same per-layer shape"):
+        _trace(nq=40, nk=40).trace + _trace(nq=32, nk=32).trace
+    with pytest.raises(ValueError, match="at least one"):
+        total([])
+
+
+def test_concat_heads_merges_head_groups():
+    a, b = _trace(h=2, hkv=1, seed=1).trace, _trace(h=2, hkv=1, seed=2).trace
+    m = Workload.concat_heads(a, b)
+    assert (m.shape.heads, m.shape.kv_heads) == (4, 2)
+    assert m.kept_pairs == a.kept_pairs + b.kept_pairs
+    assert m.profile.group.tolist() == [0, 0, 1, 1]
+
+
+def test_scaled_to_scales_counts_by_basis_and_records_it():
+    w = _trace(nq=64, nk=64, ratio=0.25).trace
+    big = Shape(batch=1, heads=32, kv_heads=8, q_len=256, k_len=256, head_dim=128, causal=True, layers=4)
+    s = w.scaled_to(big)
+    pair_ratio = big.valid_pairs / w.shape.valid_pairs
+    assert s.ops[OpKey("softmax", "exp", 32)] == pytest.approx(w.ops[OpKey("softmax", "exp", 32)] * pair_ratio)
+    assert s.ops[OpKey("qk", "mac", 32)] == pytest.approx(w.ops[OpKey("qk", "mac", 32)] * pair_ratio * 128 / 16)
+    assert s.ops[OpKey("softmax", "div", 32)] == pytest.approx(
+        w.ops[OpKey("softmax", "div", 32)] * big.rows / w.shape.rows
+    )
+    assert s.meta["scaled_from"] == w.shape.to_dict() and "density" in s.meta["scaling"]
+    assert s.profile.counts.shape == (4 * 32, 16, 16)
+    assert s.density == pytest.approx(w.density, rel=0.05)
+    with pytest.raises(ValueError, match="causal"):
+        w.scaled_to(big.replace(causal=False))
+
+
+def test_add_validates_its_arguments():
+    w = Workload(shape=Shape(batch=1, heads=1, kv_heads=1, q_len=4, k_len=4, head_dim=8, causal=False))
+    w.add("predict", "shift", 4, 10, Per.PAIR_DIM).add("predict", "shift", 4, 5, "pair_dim")
+    assert w.count(stage="predict") == 15
+    with pytest.raises(ValueError, match="unknown stage"):
+        w.add("guess", "add", 4, 1)
+    with pytest.raises(ValueError, match="unknown op"):
+        w.add("predict", "magic", 4, 1)
+    with pytest.raises(ValueError, match="bits"):
+        w.add("predict", "add", 0, 1)
+    with pytest.raises(ValueError, match=">= 0"):
+        w.add("predict", "add", 4, -1)
+    with pytest.raises(ValueError, match="scaling"):
+        w.add("predict", "shift", 4, 1, Per.ROW)
+    with pytest.raises(ValueError, match="no sparsity profile"):
+        _ = w.density
+
+
+def test_profile_of_a_broadcast_mask_equals_the_materialised_one():
+    q, k, v = random_qkv(b=2, h=4, hkv=2, nq=33, nk=33, d=8)
+    r = sparseattn.attention(q, k, v, "dense", causal=True)
+    from sparseattn.core import SparsityProfile
+
+    full = SparsityProfile.from_keep(r.keep.contiguous(), r.trace.shape)
+    assert np.array_equal(full.counts, r.trace.profile.counts)
+    assert int(torch.tensor(full.counts).sum()) == r.trace.shape.valid_pairs

@@ -1,0 +1,62 @@
+import json
+
+from typer.testing import CliRunner
+
+from sparseattn.cli import app, parse_method_options
+
+runner = CliRunner()
+
+
+def test_methods_command_lists_every_method():
+    result = runner.invoke(app, ["methods"], terminal_width=200)
+    assert result.exit_code == 0
+    for name in ("dense", "topk", "threshold", "block_topk", "min_keys", "delta"):
+        assert name in result.output
+
+
+def test_method_options_are_parsed_and_typed():
+    assert parse_method_options(["--ratio", "0.2", "--block-size=64", "--keep-first", "false"]) == {
+        "ratio": 0.2,
+        "block_size": 64,
+        "keep_first": False,
+    }
+
+
+def test_eval_runs_the_real_model(smollm, tmp_path):
+    out = tmp_path / "r.json"
+    result = runner.invoke(
+        app,
+        ["eval", "--method", "topk", "--ratio", "0.3", "--tokens", "128", "--text", "sotu", "--json", str(out)],
+        terminal_width=200,
+    )
+    assert result.exit_code == 0, result.output
+    rows = json.loads(out.read_text())
+    assert [r["method"] for r in rows] == ["dense", "topk"] and rows[1]["params"] == {"ratio": 0.3}
+    assert rows[1]["ppl"] > rows[0]["ppl"] and "topk" in result.output
+
+
+def test_eval_reports_bad_input_clearly(smollm):
+    for args, needle in [
+        (["eval", "--method", "nope"], "unknown method"),
+        (["eval", "--method", "topk", "--ratio", "3"], "less than or equal to 1"),
+        (["eval", "--method", "topk", "--radius", "3"], "unknown parameter"),
+        (["eval", "--method", "topk", "--ratio"], "needs a value"),
+        (["eval", "--text", "hamlet", "--tokens", "64"], "unknown text"),
+        (["eval", "--layers", "a,b"], "comma-separated integers"),
+    ]:
+        result = runner.invoke(app, args, terminal_width=200)
+        assert result.exit_code == 2, (args, result.output)
+        assert needle in result.output, (args, result.output)
+
+
+def test_run_writes_results_table_and_plot(smollm, tmp_path):
+    out = tmp_path / "run"
+    args = ["run", "--out", str(out), "--texts", "sotu", "--tokens", "64", "--densities", "0.5", "--methods", "topk"]
+    result = runner.invoke(app, args, terminal_width=200)
+    assert result.exit_code == 0, result.output
+    data = json.loads((out / "results.json").read_text())
+    assert [r["method"] for r in data["rows"]] == ["dense", "topk"]
+    assert (out / "perplexity_vs_density.png").stat().st_size > 10_000
+    assert "| sotu | topk | 0.50 |" in (out / "results.md").read_text()
+    bad = runner.invoke(app, ["run", "--densities", "1.5"], terminal_width=200)
+    assert bad.exit_code == 2 and "(0, 1]" in bad.output
