@@ -24,7 +24,7 @@ class DenseParams(MethodParams):
 def dense(call: AttentionCall, p: DenseParams) -> SparseResult:
     shape = call.shape
     valid = valid_mask_4d(shape, call.q.device)
-    out = exact_attention(call.q, call.k, call.v, shape, call.scale)
+    out = exact_attention(call.q, call.k, call.v, shape, call.scale, valid)
     keep = valid.expand(shape.batch, shape.heads, shape.q_len, shape.k_len)
     trace = formal_workload(shape, valid, dtype_bits(call.q.dtype), "dense", p.model_dump())
     return SparseResult(out=out, keep=keep, trace=trace)

@@ -41,7 +41,7 @@ def test_topk_keeps_the_largest_logits_with_the_right_count(shape, ratio):
     r = sparseattn.attention(q, k, v, "topk", causal=causal, ratio=ratio)
     check_common(r, q, k, v, causal)
     nvalid = valid_keys_per_row(nq, nq + extra, causal)
-    expected = torch.clamp(torch.ceil(nvalid * ratio - 1e-9), min=1).long()
+    expected = torch.minimum(torch.clamp(torch.ceil(nvalid * ratio - 1e-9), min=16).long(), nvalid)
     assert torch.equal(r.keep.sum(dim=-1), expected.expand(1, 4, nq))
     s = exact_logits(q, k)
     valid = valid_mask(nq, nq + extra, causal)
@@ -56,6 +56,10 @@ def test_topk_by_count_and_min_keys():
     assert r.keep.sum(dim=-1)[0, 0].tolist() == [min(4, i + 1) for i in range(30)]
     r = sparseattn.attention(q, k, v, "topk", causal=True, ratio=0.01, min_keys=3)
     assert r.keep.sum(dim=-1)[0, 0].tolist() == [min(3, i + 1) for i in range(30)]
+    r = sparseattn.attention(q, k, v, "topk", causal=True, ratio=0.01)  # default floor: 16 keys
+    assert r.keep.sum(dim=-1)[0, 0].tolist() == [min(16, i + 1) for i in range(30)]
+    r = sparseattn.attention(q, k, v, "topk", causal=True, k=2, min_keys=5)
+    assert r.keep.sum(dim=-1)[0, 0].tolist() == [min(5, i + 1) for i in range(30)]
 
 
 def test_topk_full_ratio_is_dense():
