@@ -10,6 +10,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+from matplotlib.ticker import FixedLocator, FormatStrFormatter, NullFormatter
 
 
 def plot_perplexity_vs_density(rows: Sequence[dict[str, Any]], path: Path, title: str = "") -> Path:
@@ -25,6 +26,9 @@ def plot_perplexity_vs_density(rows: Sequence[dict[str, Any]], path: Path, title
             pts = sorted((r["density"], r["ppl"]) for r in mine if r["method"] == method)
             ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=method)
         ax.set_xscale("log")
+        ax.xaxis.set_major_locator(FixedLocator([0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0]))
+        ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel("density (kept / causal pairs)")
         ax.set_ylabel("perplexity")
         ax.set_title(text)
