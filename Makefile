@@ -22,6 +22,7 @@ run: $(STAMP)
 	$(VENV)/bin/sparseattn run
 
 test: $(STAMP)
+	$(VENV)/bin/ruff check sparseattn tests benchmarks
 	$(PY) -m pytest
 
 lint: $(STAMP)

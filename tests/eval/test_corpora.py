@@ -14,5 +14,5 @@ def test_bundled_texts_are_real_and_long_enough():
 
 
 def test_unknown_text_lists_the_bundled_ones():
-    with pytest.raises(InvalidParameterError, match="unknown text 'hamlet'.*moby-dick, sotu"):
+    with pytest.raises(InvalidParameterError, match=r"unknown text 'hamlet'.*moby-dick, sotu"):
         load_text("hamlet")

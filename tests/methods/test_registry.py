@@ -17,14 +17,14 @@ def test_methods_lists_names_and_parameters():
 
 def test_unknown_method_lists_the_available_ones():
     q, k, v = random_qkv()
-    with pytest.raises(InvalidParameterError, match="unknown method 'sofa2'.*block_topk, dense, threshold, topk"):
+    with pytest.raises(InvalidParameterError, match=r"unknown method 'sofa2'.*block_topk, dense, threshold, topk"):
         sparseattn.attention(q, k, v, "sofa2")
 
 
 def test_unknown_parameter_lists_the_valid_ones():
     q, k, v = random_qkv()
     with pytest.raises(
-        InvalidParameterError, match="unknown parameter.*'radius'.*valid parameters: ratio, k, min_keys"
+        InvalidParameterError, match=r"unknown parameter.*'radius'.*valid parameters: ratio, k, min_keys"
     ):
         sparseattn.attention(q, k, v, "topk", radius=3)
     with pytest.raises(InvalidParameterError, match=r"valid parameters: \(none\)"):

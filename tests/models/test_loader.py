@@ -25,7 +25,7 @@ def test_missing_weights_package_says_how_to_install_it():
 
 
 def test_unknown_model_name():
-    with pytest.raises(InvalidParameterError, match="unknown model 'gpt-5'.*smollm2-135m"):
+    with pytest.raises(InvalidParameterError, match=r"unknown model 'gpt-5'.*smollm2-135m"):
         load_model("gpt-5")
 
 
