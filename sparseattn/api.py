@@ -6,7 +6,9 @@ from typing import Any
 
 import torch
 
+from .core.errors import InvalidParameterError
 from .core.result import SparseResult
+from .core.side import SideInputs
 from .core.validation import validate_qkv
 from .methods import registry
 from .methods.registry import AttentionCall, MethodInfo
@@ -21,6 +23,8 @@ def attention(
     *,
     causal: bool = False,
     scale: float | None = None,
+    layer: int | None = None,
+    side: SideInputs | None = None,
     **params: Any,
 ) -> SparseResult:
     """Run ``method`` on ``q [B, H, Nq, D]``, ``k, v [B, Hkv, Nk, D]``.
@@ -31,6 +35,8 @@ def attention(
         method: a registered method name (see :func:`methods`).
         causal: queries are the last ``Nq`` positions and see only keys at or before their position.
         scale: logit scale, default ``1/sqrt(D)``.
+        layer: index of the model layer this call belongs to; selects the entry of per-layer parameters.
+        side: tensors beyond Q, K, V that some methods use (SOFA's cross-phase prediction).
         **params: the method's parameters; unknown names or out-of-range values raise ``ValueError``.
 
     Returns:
@@ -39,8 +45,12 @@ def attention(
     spec = registry.get_method(method)
     shape, scale = validate_qkv(q, k, v, causal, scale)
     p = registry.parse_params(method, params)
+    if layer is not None and (isinstance(layer, bool) or not isinstance(layer, int) or layer < 0):
+        raise InvalidParameterError(f"layer must be a non-negative int or None, got {layer!r}")
+    if side is not None and not isinstance(side, SideInputs):
+        raise InvalidParameterError(f"side must be a SideInputs or None, got {type(side).__name__}")
     with torch.no_grad():
-        return spec.fn(AttentionCall(q=q, k=k, v=v, shape=shape, scale=scale), p)
+        return spec.fn(AttentionCall(q=q, k=k, v=v, shape=shape, scale=scale, layer=layer, side=side), p)
 
 
 def methods() -> dict[str, MethodInfo]:

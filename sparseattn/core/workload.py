@@ -12,9 +12,10 @@ A :class:`Workload` is the only thing that passes from ``methods/`` to ``hw/``. 
 * ``extra_reads`` -- bytes a method implies beyond Q, K, V and O (bit planes, re-fetches, ...);
 * ``meta`` -- method name, parameters, notes and, after scaling, where the counts were scaled from.
 
-Vocabulary. Stages: ``quantize``, ``predict``, ``select``, ``qk``, ``softmax``, ``pv`` (formal compute is
-``qk`` + ``softmax`` + ``pv``), ``other``. Ops: ``mac``, ``mul``, ``add``, ``shift``, ``compare``, ``exp``,
-``div``, ``lzc`` (leading-zero count), ``load``. ``bits`` is the operand width the method used.
+Vocabulary. Stages: ``quantize``, ``predict``, ``select``, ``kvgen`` (on-demand K/V projection), ``qk``,
+``softmax``, ``pv`` (formal compute is ``qk`` + ``softmax`` + ``pv``), ``other``. Ops: ``mac``, ``mul``,
+``add``, ``shift``, ``compare``, ``exp``, ``div``, ``lzc`` (leading-zero count), ``load``. ``bits`` is the
+operand width the method used.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ import torch
 from .shape import Shape, valid_mask
 
 BASE_TILE = 16
-STAGES = ("quantize", "predict", "select", "qk", "softmax", "pv", "other")
+STAGES = ("quantize", "predict", "select", "kvgen", "qk", "softmax", "pv", "other")
 OPS = ("mac", "mul", "add", "shift", "compare", "exp", "div", "lzc", "load")
 
 

@@ -2,7 +2,7 @@
 
 from .calibrate import threshold_delta_for_density
 from .corpora import CORPORA, load_text, text_names
-from .fidelity import Fidelity, attention_fidelity, capture_qkv, fidelity_of
+from .fidelity import Fidelity, attention_fidelity, capture_qkv, fidelity_of, topk_recall
 from .perplexity import PerplexityResult, perplexity, perplexity_of_ids
 from .sweep import SweepConfig, run_sweep
 
@@ -20,4 +20,5 @@ __all__ = [
     "run_sweep",
     "text_names",
     "threshold_delta_for_density",
+    "topk_recall",
 ]

@@ -73,3 +73,22 @@ def capture_qkv(
     with torch.no_grad(), patch(model, "dense", layers, capture_qkv=True) as p:
         model.model(ids)
         return {layer: calls[0] for layer, calls in sorted(p.qkv.items())}
+
+
+def topk_recall(
+    q: torch.Tensor, k: torch.Tensor, keep: torch.Tensor, causal: bool, scale: float | None = None
+) -> float:
+    """How well a selection finds the exact top keys: per row, the fraction of the exact top-``|S|`` keys
+    (``|S|`` = keys the selection kept in that row) it contains, averaged over rows."""
+    from ..methods.oracle import keep_top_counts
+
+    shape = attention(q, k, k, "dense", causal=causal, scale=scale).trace.shape
+    scores = grouped_scores(q, k, scale if scale is not None else shape.head_dim**-0.5)
+    scores.masked_fill_(~valid_mask_4d(shape, q.device), float("-inf"))
+    counts = keep.sum(dim=-1)  # [B, H, Nq]
+    hits = torch.zeros_like(counts)
+    for b in range(shape.batch):
+        for h in range(shape.heads):
+            exact = keep_top_counts(scores[b, h], counts[b, h].clamp(min=1))
+            hits[b, h] = (exact & keep[b, h]).sum(dim=-1)
+    return float((hits.double() / counts.clamp(min=1).double()).mean())

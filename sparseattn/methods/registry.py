@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from ..core.errors import InvalidParameterError
 from ..core.result import SparseResult
 from ..core.shape import Shape
+from ..core.side import SideInputs
 
 
 class MethodParams(BaseModel):
@@ -34,13 +35,16 @@ class MethodParams(BaseModel):
 
 @dataclass(frozen=True)
 class AttentionCall:
-    """Validated inputs of one call: tensors, their shape and the logit scale."""
+    """Validated inputs of one call: tensors, their shape, the logit scale, and optionally the layer index
+    (for per-layer parameters) and side inputs (for methods that predict from the layer input)."""
 
     q: torch.Tensor
     k: torch.Tensor
     v: torch.Tensor
     shape: Shape
     scale: float
+    layer: int | None = None
+    side: SideInputs | None = None
 
 
 MethodFn = Callable[[AttentionCall, Any], SparseResult]

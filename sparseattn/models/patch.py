@@ -24,6 +24,7 @@ import torch
 from ..api import attention
 from ..core.errors import InvalidInputError, InvalidParameterError
 from ..core.shape import valid_mask
+from ..core.side import SideInputs
 from ..core.workload import Workload, total
 from ..methods.registry import parse_params
 from .loader import LoadedModel
@@ -115,7 +116,17 @@ class SparsePatch:
     ) -> torch.Tensor:
         layer = int(module.layer_idx)
         causal = _causal_from_mask(module, mask, query.shape[2], key.shape[2])
-        result = attention(query, key, value, self.method, causal=causal, scale=scaling, **self.params)
+        result = attention(
+            query,
+            key,
+            value,
+            self.method,
+            causal=causal,
+            scale=scaling,
+            layer=layer,
+            side=_side_inputs(module),
+            **self.params,
+        )
         s = self.stats.setdefault(layer, LayerStats())
         s.kept += result.kept_pairs
         s.valid += result.trace.shape.valid_pairs
@@ -127,6 +138,23 @@ class SparsePatch:
                 CapturedQKV(query.detach().clone(), key.detach().clone(), value.detach().clone(), causal, scaling)
             )
         return result.out
+
+
+def _side_inputs(module: Any) -> SideInputs | None:
+    """The layer input and key projection of a Llama-style attention module, captured by the pre-hook."""
+    captured = getattr(module, "_sparseattn_inputs", None)
+    proj = getattr(module, "k_proj", None)
+    if captured is None or proj is None:
+        return None
+    hidden, rope = captured
+    cos, sin = rope if isinstance(rope, tuple) and len(rope) == 2 else (None, None)
+    return SideInputs(x=hidden, w_k=proj.weight, b_k=proj.bias, rope_cos=cos, rope_sin=sin)
+
+
+def _capture_inputs(module: Any, args: tuple, kwargs: dict) -> None:
+    """Forward pre-hook: keep the attention module's input and rotary tables for this call."""
+    hidden = kwargs.get("hidden_states", args[0] if args else None)
+    module._sparseattn_inputs = (hidden, kwargs.get("position_embeddings"))
 
 
 def _causal_from_mask(module: Any, mask: Any, q_len: int, k_len: int) -> bool:
@@ -246,6 +274,7 @@ def patch(
     )
     for m in modules.values():
         m._sparseattn_patch = p
+        m._sparseattn_hook = m.register_forward_pre_hook(_capture_inputs, with_kwargs=True)
     model.set_attn_implementation(ATTN_NAME)
     return p
 
@@ -260,5 +289,7 @@ def unpatch(model: Any) -> None:
             previous = binding.previous_impl
             binding.active = False
             m._sparseattn_patch = None
+            m._sparseattn_hook.remove()
+            m._sparseattn_hook = m._sparseattn_inputs = None
     if previous is not None:
         model.set_attn_implementation(previous)

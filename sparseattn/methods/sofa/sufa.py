@@ -1,0 +1,157 @@
+"""SU-FA: sorted-updating FlashAttention, SOFA's formal stage (SOFA §III-D, Fig. 10; §IV-D).
+
+Within each K/V tile (a SADS sub-segment) the selected keys are visited in *descending* predicted order, so
+the tile's reference maximum is known before the first exponential and no running-max rescale is needed:
+``l_j = sum exp(s - m_j)``, ``o_j = sum exp(s - m_j) v``. The reference ``m_j`` is the larger *exact* score of
+the tile's predicted top-1 and top-2 ("MAX ensuring": DLZS may misorder them). Tiles are merged once at the
+end: ``m = max_j m_j``, ``l = sum_j l_j e^(m_j - m)``, ``O = sum_j o_j e^(m_j - m) / l``.
+
+In floating point this is exactly softmax over the selected keys whatever the visiting order; the
+reference computes it in float32 by folding the merge factors ``e^(m_j - m)`` into one probability matrix
+(the same values, one PV product). An element whose exact score exceeds its tile reference is a *max
+violation* (a DLZS misprediction beyond the top-2): harmless in float (``exp`` > 1), counted because in
+fixed point it could overflow (the paper's hardware switches to max-update mode).
+
+Operation counts for three visiting orders of the same selection, as the algorithms are written (no
+data-dependent shortcuts; ``D`` = head dim, "merge" = SU-FA's final tile synchronisation: 1 compare, 1 exp,
+1+D mul, 1+D add per non-empty tile; every order ends a row with 1 div and D mul):
+
+=================  ==========================================================================================
+order              counts
+=================  ==========================================================================================
+SU-FA descending   element: 1 exp, 2 add (subtract reference, sum), D mac. tile: 1 compare (max-ensure), merge
+ascending          every element is the new reference (SOFA Eq. 1): 1 compare (the order is only predicted, so
+                   each element is checked against the running max), 1 exp (rescale factor), 1 mul and
+                   2 add (``m_old - x``, ``l = l f + 1``), D mac (``o = o f + v``). tile: merge
+FlashAttention-2   element: 1 compare (block row max), 1 exp, 2 add, D mac. tile: 1 compare (running max),
+                   1 exp, 1+D mul (rescale of l and O, unconditional as in FA-2's Algorithm 1)
+=================  ==========================================================================================
+
+``updates`` records how often the running maximum actually rose (tile maxima in key order for FA-2; with
+``diagnostics``, ascending predicted order inside tiles): what a data-dependent implementation would rescale.
+QK MACs (D per kept element) are the same for all orders and recorded separately.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+
+from ...core.attention import grouped_pv
+
+ORDERS = ("descending", "ascending", "fa2")
+
+
+@dataclass
+class OrderCounts:
+    """Softmax/PV operation counts of one visiting order (see the module docstring)."""
+
+    exp: float = 0.0
+    add: float = 0.0
+    mul: float = 0.0
+    compare: float = 0.0
+    div: float = 0.0
+    pv_mac: float = 0.0
+    updates: float = 0.0  # running-max updates that forced a rescale
+    violations: float = 0.0  # descending only: elements above their tile reference
+
+    def __iadd__(self, other: OrderCounts) -> OrderCounts:
+        for name in self.__dataclass_fields__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        return self
+
+    def to_dict(self) -> dict[str, float]:
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+
+@dataclass
+class SufaCounts:
+    orders: dict[str, OrderCounts] = field(default_factory=lambda: {o: OrderCounts() for o in ORDERS})
+
+    def __iadd__(self, other: SufaCounts) -> SufaCounts:
+        for o in ORDERS:
+            self.orders[o] += other.orders[o]
+        return self
+
+
+def _segments(x: torch.Tensor, seg_len: int, fill: float | bool) -> torch.Tensor:
+    w = x.shape[-1]
+    ts = math.ceil(w / seg_len)
+    return torch.nn.functional.pad(x, (0, ts * seg_len - w), value=fill).view(*x.shape[:-1], ts, seg_len)
+
+
+def _count_updates(running: torch.Tensor) -> torch.Tensor:
+    """Rises of a running maximum (cummax along the last dim) after its first finite value."""
+    prev, cur = running[..., :-1], running[..., 1:]
+    return ((cur > prev) & torch.isfinite(prev)).sum()
+
+
+def sufa_attend(
+    scores: torch.Tensor,
+    keep: torch.Tensor,
+    pred: torch.Tensor,
+    top1: torch.Tensor,
+    top2: torch.Tensor,
+    v: torch.Tensor,
+    seg_len: int,
+    out_dtype: torch.dtype,
+    diagnostics: bool = False,
+) -> tuple[torch.Tensor, SufaCounts]:
+    """SU-FA over a chunk of rows: exact ``scores [B, H, c, W]``, selection ``keep``, predicted ``pred`` (for the
+    visiting orders), SADS's per-segment ``top1``/``top2`` key indices ``[B, H, c, Ts]``, values
+    ``v [B, Hkv, W, D]``. Returns the output ``[B, H, c, D]`` and the counts of the three orders
+    (``diagnostics`` adds the data-dependent max updates of the ascending order, which needs a sort)."""
+    b, h, c, w = scores.shape
+    d = v.shape[-1]
+    neg = float("-inf")
+    s_seg = _segments(scores.masked_fill(~keep, neg), seg_len, neg)  # [B, H, c, Ts, Bc]
+    k_seg = _segments(keep, seg_len, False)
+    ts = s_seg.shape[-2]
+    flat = scores.reshape(b, h, c, w)
+
+    def exact_at(idx: torch.Tensor) -> torch.Tensor:
+        got = flat.gather(-1, idx.clamp(min=0))
+        return torch.where(idx >= 0, got, torch.full_like(got, neg))
+
+    ref = torch.maximum(exact_at(top1), exact_at(top2))  # max-ensure, [B, H, c, Ts]; -inf for empty tiles
+    nonempty = k_seg.any(dim=-1)
+    e = torch.exp(s_seg - ref.unsqueeze(-1)).masked_fill(~k_seg, 0.0)  # exp(-inf)=0 for dropped keys
+    row_max = ref.amax(dim=-1, keepdim=True)
+    factor = torch.exp(ref - row_max).masked_fill(~nonempty, 0.0)  # e^(m_j - m)
+    l_row = (e.sum(dim=-1) * factor).sum(dim=-1, keepdim=True)
+    probs = (e * factor.unsqueeze(-1)).view(b, h, c, ts * seg_len)[..., :w] / l_row
+    out = grouped_pv(probs.contiguous(), v).to(out_dtype)
+
+    n = float(torch.count_nonzero(keep))
+    tiles = float(torch.count_nonzero(nonempty))
+    two = float(torch.count_nonzero(top2 >= 0))
+    rows = float(b * h * c)
+    merge = OrderCounts(compare=tiles, exp=tiles, mul=tiles * (1 + d), add=tiles * (1 + d))
+    final = OrderCounts(div=rows, mul=rows * d)
+
+    counts = SufaCounts()
+    desc = counts.orders["descending"]
+    for part in (OrderCounts(exp=n, add=2 * n, pv_mac=n * d, compare=two), merge, final):
+        desc += part
+    desc.violations = float(torch.count_nonzero(s_seg > ref.unsqueeze(-1)))  # dropped keys are -inf
+
+    asc = counts.orders["ascending"]
+    for part in (OrderCounts(compare=n, exp=n, mul=n, add=2 * n, pv_mac=n * d), merge, final):
+        asc += part
+    if diagnostics:  # ascending predicted order inside each tile: running max over exact scores in that order
+        p_seg = _segments(pred.masked_fill(~keep, float("inf")), seg_len, float("inf"))
+        order = torch.argsort(p_seg, dim=-1)
+        asc.updates = float(_count_updates(torch.cummax(s_seg.gather(-1, order), dim=-1).values))
+
+    # FlashAttention-2: tiles in key order, one running state, rescaled at every tile
+    fa = counts.orders["fa2"]
+    for part in (
+        OrderCounts(compare=n, exp=n, add=2 * n, pv_mac=n * d),
+        OrderCounts(compare=tiles, exp=tiles, mul=tiles * (1 + d)),
+        final,
+    ):
+        fa += part
+    fa.updates = float(_count_updates(torch.cummax(s_seg.amax(dim=-1), dim=-1).values))
+    return out, counts
