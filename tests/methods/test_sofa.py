@@ -169,7 +169,7 @@ def test_sufa_output_does_not_depend_on_the_tile_references(seed):
     torch.testing.assert_close(out2, ref, atol=1e-5, rtol=1e-5)
     desc, asc, fa2 = (c1.orders[o] for o in ("descending", "ascending", "fa2"))
     n = float(keep.sum())
-    assert desc.exp >= n and fa2.compare >= n and asc.mul >= n * (1 + d)
+    assert desc.exp >= n and fa2.compare >= n and asc.compare >= n and asc.mul >= desc.mul + n
 
 
 def test_max_violations_are_counted_when_the_prediction_misorders_a_tile():
