@@ -10,7 +10,13 @@ Its trace counts the dense work at the input dtype's width (32 bits for float32)
 
 from __future__ import annotations
 
-from ..core.attention import exact_attention, formal_workload, valid_mask_4d
+from typing import Literal
+
+import torch
+from pydantic import Field
+
+from ..core.attention import attend, exact_attention, formal_workload, valid_mask_4d
+from ..core.quant import quantize_symmetric
 from ..core.result import SparseResult
 from ..core.validation import dtype_bits
 from .registry import AttentionCall, MethodParams, register
@@ -27,4 +33,38 @@ def dense(call: AttentionCall, p: DenseParams) -> SparseResult:
     out = exact_attention(call.q, call.k, call.v, shape, call.scale, valid)
     keep = valid.expand(shape.batch, shape.heads, shape.q_len, shape.k_len)
     trace = formal_workload(shape, valid, dtype_bits(call.q.dtype), "dense", p.model_dump())
+    return SparseResult(out=out, keep=keep, trace=trace)
+
+
+class DenseIntParams(MethodParams):
+    bits: int = Field(8, ge=2, le=16, description="integer width of Q, K and V")
+    granularity: Literal["tensor", "head", "token"] = Field("tensor", description="quantisation scale groups")
+
+
+def integer_logits(
+    q: torch.Tensor, k: torch.Tensor, scale: float, bits: int, granularity: str
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Quantise Q and K symmetrically and return ``(logits, q_int, k_int)``: ``logits = (Q_int K_int^T) s_q s_k
+    scale`` as float32 ``[B, H, Nq, Nk]``. The integer product is exact (float64 above 8 bits)."""
+    qq, kq = quantize_symmetric(q, bits, granularity), quantize_symmetric(k, bits, granularity)
+    dt = torch.float32 if bits <= 8 else torch.float64
+    b, h, nq, d = q.shape
+    hkv, nk = k.shape[1], k.shape[2]
+    g = h // hkv
+    s = torch.matmul(qq.values.to(dt).reshape(b, hkv, g * nq, d), kq.values.to(dt).transpose(-1, -2))
+    qs = qq.scale.expand(b, h, nq, 1).reshape(b, hkv, g * nq, 1)
+    ks = kq.scale.expand(b, hkv, nk, 1).transpose(-1, -2)
+    logits = (s * qs.to(dt) * ks.to(dt) * scale).to(torch.float32).view(b, h, nq, nk)
+    return logits, qq.values, kq.values
+
+
+@register("dense_int8", DenseIntParams, "dense attention on symmetric INT-b (default INT8) Q, K and V")
+def dense_int8(call: AttentionCall, p: DenseIntParams) -> SparseResult:
+    shape = call.shape
+    valid = valid_mask_4d(shape, call.q.device)
+    logits, _, _ = integer_logits(call.q, call.k, call.scale, p.bits, p.granularity)
+    vq = quantize_symmetric(call.v, p.bits, p.granularity)
+    out = attend(logits, valid, vq.dequantize().to(torch.float32), call.q.dtype)
+    keep = valid.expand(shape.batch, shape.heads, shape.q_len, shape.k_len)
+    trace = formal_workload(shape, valid, p.bits, "dense_int8", p.model_dump())
     return SparseResult(out=out, keep=keep, trace=trace)
