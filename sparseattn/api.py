@@ -25,6 +25,7 @@ def attention(
     scale: float | None = None,
     layer: int | None = None,
     side: SideInputs | None = None,
+    state: dict | None = None,
     **params: Any,
 ) -> SparseResult:
     """Run ``method`` on ``q [B, H, Nq, D]``, ``k, v [B, Hkv, Nk, D]``.
@@ -37,6 +38,8 @@ def attention(
         scale: logit scale, default ``1/sqrt(D)``.
         layer: index of the model layer this call belongs to; selects the entry of per-layer parameters.
         side: tensors beyond Q, K, V that some methods use (SOFA's cross-phase prediction).
+        state: a dict the caller keeps across the layers of one model (SpAtten's cascade pruning); the
+            Hugging Face patch passes one per patched model.
         **params: the method's parameters; unknown names or out-of-range values raise ``ValueError``.
 
     Returns:
@@ -49,8 +52,10 @@ def attention(
         raise InvalidParameterError(f"layer must be a non-negative int or None, got {layer!r}")
     if side is not None and not isinstance(side, SideInputs):
         raise InvalidParameterError(f"side must be a SideInputs or None, got {type(side).__name__}")
+    if state is not None and not isinstance(state, dict):
+        raise InvalidParameterError(f"state must be a dict or None, got {type(state).__name__}")
     with torch.no_grad():
-        return spec.fn(AttentionCall(q=q, k=k, v=v, shape=shape, scale=scale, layer=layer, side=side), p)
+        return spec.fn(AttentionCall(q=q, k=k, v=v, shape=shape, scale=scale, layer=layer, side=side, state=state), p)
 
 
 def methods() -> dict[str, MethodInfo]:

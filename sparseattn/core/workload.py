@@ -188,8 +188,7 @@ class Workload:
     """The trace of one attention computation (or a stack of identical layers); see the module docstring."""
 
     shape: Shape
-    ops: dict[OpKey, float] = field(default_factory=dict)
-    per: dict[OpKey, Per] = field(default_factory=dict)
+    terms: dict[tuple[OpKey, Per], float] = field(default_factory=dict)  # counts by (operation, scaling basis)
     profile: SparsityProfile | None = None
     extra_reads: dict[str, float] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
@@ -206,14 +205,25 @@ class Workload:
         count = float(count)
         if not math.isfinite(count) or count < 0:
             raise ValueError(f"operation count must be finite and >= 0, got {count}")
-        key, per = OpKey(stage, op, bits), Per(per)
-        if key in self.per and self.per[key] != per:
-            raise ValueError(f"{key} was recorded with scaling {self.per[key].value}, not {per.value}")
-        self.ops[key] = self.ops.get(key, 0.0) + count
-        self.per[key] = per
+        term = (OpKey(stage, op, bits), Per(per))
+        self.terms[term] = self.terms.get(term, 0.0) + count
         return self
 
+    def drop(self, stage: str, op: str, bits: int) -> float:
+        """Remove every count of ``(stage, op, bits)``; returns what was removed."""
+        key = OpKey(stage, op, bits)
+        gone = [t for t in self.terms if t[0] == key]
+        return sum(self.terms.pop(t) for t in gone)
+
     # ----------------------------------------------------------------------------------------- queries
+    @property
+    def ops(self) -> dict[OpKey, float]:
+        """Counts by operation, summed over scaling bases (a new dict)."""
+        out: dict[OpKey, float] = {}
+        for (key, _), c in self.terms.items():
+            out[key] = out.get(key, 0.0) + c
+        return out
+
     def count(self, stage: str | None = None, op: str | None = None, bits: int | None = None) -> float:
         """Sum of the counts that match the given stage / op / bits (``None`` matches anything)."""
         return sum(
@@ -277,10 +287,9 @@ class Workload:
         if shape.causal != self.shape.causal:
             raise ValueError("scaled_to cannot change whether attention is causal")
         out = Workload(shape=shape, extra_reads={}, meta=dict(self.meta))
-        for key, c in self.ops.items():
-            per = self.per[key]
-            out.ops[key] = c * _basis(shape, per) / _basis(self.shape, per)
-            out.per[key] = per
+        out.terms = {
+            (key, per): c * _basis(shape, per) / _basis(self.shape, per) for (key, per), c in self.terms.items()
+        }
         ratio = _basis(shape, Per.KEY_DIM) / _basis(self.shape, Per.KEY_DIM)
         out.extra_reads = {k: v * ratio for k, v in self.extra_reads.items()}
         if self.profile is not None:
@@ -297,8 +306,8 @@ class Workload:
         return {
             "shape": self.shape.to_dict(),
             "ops": [
-                {"stage": k.stage, "op": k.op, "bits": k.bits, "count": c, "per": self.per[k].value}
-                for k, c in sorted(self.ops.items())
+                {"stage": k.stage, "op": k.op, "bits": k.bits, "count": c, "per": per.value}
+                for (k, per), c in sorted(self.terms.items(), key=lambda t: (t[0][0], t[0][1].value))
             ],
             "profile": None if self.profile is None else self.profile.to_json(),
             "extra_reads": dict(self.extra_reads),
@@ -309,9 +318,7 @@ class Workload:
     def from_json(cls, data: Mapping[str, Any]) -> Workload:
         w = cls(shape=Shape(**data["shape"]))
         for row in data["ops"]:
-            key = OpKey(row["stage"], row["op"], int(row["bits"]))
-            w.ops[key] = float(row["count"])
-            w.per[key] = Per(row["per"])
+            w.add(row["stage"], row["op"], int(row["bits"]), float(row["count"]), row["per"])
         if data.get("profile") is not None:
             w.profile = SparsityProfile.from_json(data["profile"])
         w.extra_reads = {k: float(v) for k, v in data.get("extra_reads", {}).items()}
@@ -333,8 +340,8 @@ class Workload:
 def _merge(a: Workload, b: Workload, shape: Shape) -> Workload:
     out = Workload(shape=shape, meta=dict(a.meta))
     for w in (a, b):
-        for key, c in w.ops.items():
-            out.add(key.stage, key.op, key.bits, c, w.per[key])
+        for (key, per), c in w.terms.items():
+            out.add(key.stage, key.op, key.bits, c, per)
         for name, v in w.extra_reads.items():
             out.extra_reads[name] = out.extra_reads.get(name, 0.0) + v
     if (a.profile is None) != (b.profile is None):

@@ -2,7 +2,14 @@
 
 from .calibrate import threshold_delta_for_density
 from .corpora import CORPORA, load_text, text_names
-from .fidelity import Fidelity, attention_fidelity, capture_qkv, fidelity_of, topk_recall
+from .fidelity import (
+    Fidelity,
+    attention_fidelity,
+    capture_qkv,
+    fidelity_of,
+    recall_of_exact_topk,
+    topk_recall,
+)
 from .perplexity import PerplexityResult, perplexity, perplexity_of_ids
 from .sweep import SweepConfig, run_sweep
 
@@ -17,6 +24,7 @@ __all__ = [
     "load_text",
     "perplexity",
     "perplexity_of_ids",
+    "recall_of_exact_topk",
     "run_sweep",
     "text_names",
     "threshold_delta_for_density",

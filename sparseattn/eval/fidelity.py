@@ -17,6 +17,7 @@ import torch
 from ..api import attention
 from ..core.attention import grouped_scores, masked_softmax_, valid_mask_4d
 from ..core.result import SparseResult
+from ..core.shape import valid_keys_per_row
 from ..models.loader import LoadedModel
 from ..models.patch import CapturedQKV, patch
 from .corpora import load_text
@@ -92,3 +93,24 @@ def topk_recall(
             exact = keep_top_counts(scores[b, h], counts[b, h].clamp(min=1))
             hits[b, h] = (exact & keep[b, h]).sum(dim=-1)
     return float((hits.double() / counts.clamp(min=1).double()).mean())
+
+
+def recall_of_exact_topk(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    keep: torch.Tensor,
+    causal: bool,
+    scale: float | None = None,
+    fraction: float = 0.1,
+) -> float:
+    """Fraction of each row's exact top-``ceil(fraction * valid keys)`` keys that a selection kept, averaged over
+    rows (a predictor-quality measure independent of how many keys the method keeps)."""
+    from ..methods.oracle import keep_top_counts
+
+    shape = attention(q, k, k, "dense", causal=causal, scale=scale).trace.shape
+    scores = grouped_scores(q, k, scale if scale is not None else shape.head_dim**-0.5)
+    scores.masked_fill_(~valid_mask_4d(shape, q.device), float("-inf"))
+    nvalid = valid_keys_per_row(shape.q_len, shape.k_len, shape.causal, q.device)
+    counts = torch.ceil(nvalid * fraction - 1e-9).long().clamp(min=1)
+    exact = keep_top_counts(scores, counts)
+    return float(((exact & keep).sum(dim=-1).double() / counts.double()).mean())

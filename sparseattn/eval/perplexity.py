@@ -10,6 +10,7 @@ from typing import Any
 
 import torch
 
+from ..core.workload import Workload
 from ..models.loader import LoadedModel
 from ..models.patch import patch
 from .corpora import load_text
@@ -31,9 +32,10 @@ class PerplexityResult:
     valid_pairs: int
     seconds: float
     layers: list[int] | None = field(default=None)
+    traces: list[Workload] | None = field(default=None, repr=False)  # per layer, with capture_traces=True
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {k: v for k, v in asdict(self).items() if k != "traces"}
 
 
 def perplexity_of_ids(
@@ -42,11 +44,13 @@ def perplexity_of_ids(
     method: str | None = "dense",
     layers: Iterable[int] | None = None,
     text: str = "",
+    capture_traces: bool = False,
     **params: Any,
 ) -> PerplexityResult:
     """Perplexity of ``input_ids`` (``[1, N]``, first token BOS) with ``method`` in the chosen layers.
 
-    ``method=None`` runs the model's built-in attention (PyTorch SDPA) unpatched.
+    ``method=None`` runs the model's built-in attention (PyTorch SDPA) unpatched. With ``capture_traces``
+    the result carries each patched layer's :class:`~sparseattn.core.workload.Workload` in layer order.
     """
     if not isinstance(input_ids, torch.Tensor) or input_ids.dim() != 2 or input_ids.shape[1] < 2:
         raise ValueError(f"input_ids must be a [batch, N >= 2] tensor, got {getattr(input_ids, 'shape', input_ids)}")
@@ -56,10 +60,12 @@ def perplexity_of_ids(
         if method is None:
             loss = model.model(input_ids, labels=input_ids).loss
             kept = valid = 0
+            traces = None
         else:
-            with patch(model, method, layer_list, **params) as p:
+            with patch(model, method, layer_list, capture_traces=capture_traces, **params) as p:
                 loss = model.model(input_ids, labels=input_ids).loss
                 kept, valid = p.kept_pairs, p.valid_pairs
+                traces = [w for i in sorted(p.traces) for w in p.traces[i]] if capture_traces else None
     nll = float(loss)
     return PerplexityResult(
         model=model.name,
@@ -74,6 +80,7 @@ def perplexity_of_ids(
         valid_pairs=valid,
         seconds=time.perf_counter() - start,
         layers=layer_list,
+        traces=traces,
     )
 
 
@@ -83,8 +90,9 @@ def perplexity(
     n_tokens: int = 1024,
     method: str | None = "dense",
     layers: Iterable[int] | None = None,
+    capture_traces: bool = False,
     **params: Any,
 ) -> PerplexityResult:
     """Perplexity over the window BOS + the first ``n_tokens - 1`` tokens of the bundled text ``text``."""
     ids = model.encode(load_text(text), n_tokens)
-    return perplexity_of_ids(model, ids, method, layers, text=text, **params)
+    return perplexity_of_ids(model, ids, method, layers, text=text, capture_traces=capture_traces, **params)

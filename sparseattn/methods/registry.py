@@ -36,7 +36,8 @@ class MethodParams(BaseModel):
 @dataclass(frozen=True)
 class AttentionCall:
     """Validated inputs of one call: tensors, their shape, the logit scale, and optionally the layer index
-    (for per-layer parameters) and side inputs (for methods that predict from the layer input)."""
+    (for per-layer parameters), side inputs (for methods that predict from the layer input) and a mutable
+    per-model ``state`` dict (for methods that carry decisions from layer to layer, like SpAtten)."""
 
     q: torch.Tensor
     k: torch.Tensor
@@ -45,6 +46,7 @@ class AttentionCall:
     scale: float
     layer: int | None = None
     side: SideInputs | None = None
+    state: dict | None = None
 
 
 MethodFn = Callable[[AttentionCall, Any], SparseResult]

@@ -71,6 +71,7 @@ class SparsePatch:
     stats: dict[int, LayerStats] = field(default_factory=dict)
     traces: dict[int, list[Workload]] = field(default_factory=dict)
     qkv: dict[int, list[CapturedQKV]] = field(default_factory=dict)
+    state: dict[str, Any] = field(default_factory=dict)  # carried across layers by stateful methods
     active: bool = True
 
     # ------------------------------------------------------------------ results
@@ -125,6 +126,7 @@ class SparsePatch:
             scale=scaling,
             layer=layer,
             side=_side_inputs(module),
+            state=self.state,
             **self.params,
         )
         s = self.stats.setdefault(layer, LayerStats())
@@ -272,6 +274,7 @@ def patch(
         capture_qkv=capture_qkv,
         previous_impl=model.config._attn_implementation,
     )
+    p.state["num_layers"] = len(modules)
     for m in modules.values():
         m._sparseattn_patch = p
         m._sparseattn_hook = m.register_forward_pre_hook(_capture_inputs, with_kwargs=True)

@@ -48,7 +48,7 @@ def test_json_round_trip_is_lossless(tmp_path):
     path = tmp_path / "w.json"
     w.save(path)
     back = Workload.load(path)
-    assert back.shape == w.shape and back.ops == w.ops and back.per == w.per
+    assert back.shape == w.shape and back.ops == w.ops and back.terms == w.terms
     assert np.array_equal(back.profile.counts, w.profile.counts)
     assert np.array_equal(back.profile.group, w.profile.group)
     assert back.extra_reads == w.extra_reads and back.meta == json.loads(json.dumps(w.meta))
@@ -110,8 +110,9 @@ def test_add_validates_its_arguments():
         w.add("predict", "add", 0, 1)
     with pytest.raises(ValueError, match=">= 0"):
         w.add("predict", "add", 4, -1)
-    with pytest.raises(ValueError, match="scaling"):
-        w.add("predict", "shift", 4, 1, Per.ROW)
+    w.add("predict", "shift", 4, 2, Per.ROW)  # the same op may scale by several bases
+    assert w.ops[OpKey("predict", "shift", 4)] == 17 and len(w.terms) == 2
+    assert w.drop("predict", "shift", 4) == 17 and w.count() == 0
     with pytest.raises(ValueError, match="no sparsity profile"):
         _ = w.density
 

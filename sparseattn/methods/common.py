@@ -1,0 +1,88 @@
+"""Building blocks shared by the predict-then-select baselines (Sanger, DOTA, Energon, ELSA, A3, SpAtten).
+
+Every baseline has the same three phases (``shared/research/anchors.md`` §2): a cheap **prediction** of the
+scores, a **selection** of the pairs to keep, and the **execution** of exact attention on them. The helpers
+here do the parts they share: low-precision integer scores with GQA grouping, a per-row guard that keeps the
+predicted maximum, the row-chunked driver, and the trace of the execution phase.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from ..core.attention import formal_workload, rowwise_attention
+from ..core.quant import QuantizedTensor, quantize_symmetric
+from ..core.result import SparseResult
+from ..core.workload import Workload
+from .registry import AttentionCall, MethodParams
+
+ChunkSelector = Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor]
+
+
+@dataclass
+class LowPrecision:
+    """Q and K quantised to ``bits`` for a predictor, with their scales (GQA-aware chunked scoring)."""
+
+    q: QuantizedTensor
+    k: QuantizedTensor
+    heads: int
+    scale: float
+
+    @classmethod
+    def of(cls, call: AttentionCall, bits: int, granularity: str = "tensor") -> LowPrecision:
+        return cls(
+            quantize_symmetric(call.q, bits, granularity),
+            quantize_symmetric(call.k, bits, granularity),
+            call.shape.heads,
+            call.scale,
+        )
+
+    def logits(self, row0: int, rows: int, width: int) -> torch.Tensor:
+        """Predicted logits ``s_q s_k scale (Q_b K_b^T)`` of rows ``row0 .. row0+rows`` over keys ``:width``."""
+        return grouped_int_logits(self.q, self.k, row0, rows, width, self.heads, self.scale)
+
+
+def grouped_int_logits(
+    q: QuantizedTensor, k: QuantizedTensor, row0: int, rows: int, width: int, heads: int, scale: float
+) -> torch.Tensor:
+    """Scaled logits of integer Q and K for a chunk of rows, ``[B, H, rows, width]`` float32 (exact products)."""
+    b, hkv = k.values.shape[0], k.values.shape[1]
+    g = heads // hkv
+    d = q.values.shape[-1]
+    dt = torch.float32 if max(q.bits, k.bits) <= 8 else torch.float64
+    qi = q.values[:, :, row0 : row0 + rows].to(dt).reshape(b, hkv, g * rows, d)
+    s = torch.matmul(qi, k.values[:, :, :width].to(dt).transpose(-1, -2))
+    qs = q.scale.expand(b, heads, q.values.shape[2], 1)[:, :, row0 : row0 + rows].reshape(b, hkv, g * rows, 1)
+    ks = k.scale.expand(b, hkv, k.values.shape[2], 1)[:, :, :width].transpose(-1, -2)
+    return (s * qs.to(dt) * ks.to(dt) * scale).to(torch.float32).view(b, heads, rows, width)
+
+
+def keep_predicted_max(keep: torch.Tensor, pred: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """Guard: every row keeps (at least) the key with its largest *predicted* score."""
+    top = pred.masked_fill(~valid, float("-inf")).argmax(dim=-1, keepdim=True)
+    return keep.scatter(-1, top, True) & valid
+
+
+def run_selector(
+    call: AttentionCall,
+    select: ChunkSelector,
+    method: str,
+    p: MethodParams,
+    formal_bits: int,
+    chunk_rows: int = 128,
+    **meta: object,
+) -> tuple[SparseResult, Workload]:
+    """Exact attention on the pairs ``select(exact_scores, valid, row0)`` keeps, chunk by chunk; returns the
+    result and its trace (execution phase already counted; the caller adds prediction and selection)."""
+    out, keep = rowwise_attention(call.q, call.k, call.v, call.shape, call.scale, select, chunk_rows)
+    trace = formal_workload(call.shape, keep, formal_bits, method, p.model_dump(), **meta)
+    return SparseResult(out=out, keep=keep, trace=trace), trace
+
+
+def streaming_topk_compares(n: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+    """Comparisons of a streaming top-k over ``n`` values with a ``k``-entry heap: ``n * ceil(log2(k + 1))``
+    (the model we use for the top-k engines of DOTA and SpAtten; quick-select would be about ``2n``)."""
+    return n.double() * torch.ceil(torch.log2(k.double() + 1))
