@@ -107,11 +107,11 @@ def _pade(call: AttentionCall, p: PadeParams) -> SparseResult:
     chunk = tile * max(1, 128 // tile)
     out = torch.empty_like(call.q)
     keep = torch.zeros(shape.batch, shape.heads, shape.q_len, shape.k_len, dtype=torch.bool, device=dev)
-    planes_all = torch.zeros(shape.batch, shape.heads, shape.q_len, shape.k_len, dtype=torch.int8, device=dev)
     tot = dict.fromkeys(
         ("elements", "k_planes", "k_planes_dense", "v_reads", "v_reads_dense", "rescales", "threshold_rises"), 0.0
     )
     util = {"in_order": [0.0, 0.0], "out_of_order": [0.0, 0.0], "out_of_order_no_bs": [0.0, 0.0]}
+    at_least = [0.0] * bits
     monotone = True
     for a in range(0, shape.q_len, chunk):
         b = min(a + chunk, shape.q_len)
@@ -171,6 +171,7 @@ def _pade(call: AttentionCall, p: PadeParams) -> SparseResult:
             planes += running.view(torch.int8)
             counts = running.view(shape.batch, shape.kv_heads, g * c, width).sum(dim=2, dtype=torch.int32)
             tot["elements"] += float((counts.double() * elements[:, :, :width, r - 1]).sum())
+            at_least[r - 1] += float(counts.sum())  # (row, key) pairs that fetched at least r planes
             lane_work["nobs"] = lane_work["nobs"] + _lane_sum(
                 running[:, :, : p.parallel_queries], cycles_nobs[:, :, :width, r - 1], g, p.lanes_per_row
             )
@@ -181,16 +182,17 @@ def _pade(call: AttentionCall, p: PadeParams) -> SparseResult:
         logits = (exact[..., :reach] * fac).to(torch.float32)
         out[:, :, a:b] = attend(logits, survivors[..., :reach], v_deq[:, :, :reach], call.q.dtype)
         keep[:, :, a:b, :reach] = survivors[..., :reach]
-        planes_all[:, :, a:b, :reach] = planes[..., :reach]
 
         # ---- cost model of the chunk
-        valid_rows = torch.zeros_like(survivors)
-        valid_rows[..., :edge] = True
-        valid_rows[..., edge:] = edge_valid
+        # dense INT8 reads every valid key once per group of parallel rows: the group's last row sees the most
+        groups = torch.arange(0, c, p.parallel_queries, device=dev)
+        last = torch.clamp(groups + p.parallel_queries, max=c) - 1 + a
+        seen_keys = (last + offset + 1).clamp(max=shape.k_len) if shape.causal else torch.full_like(last, shape.k_len)
+        dense_reads = float(seen_keys.sum()) * shape.batch * shape.kv_heads
         tot["k_planes"] += float(_shared_rows(planes, g, p.parallel_queries).sum(dtype=torch.float64))
-        tot["k_planes_dense"] += bits * float(_shared_rows(valid_rows.view(torch.int8), g, p.parallel_queries).sum())
+        tot["k_planes_dense"] += bits * dense_reads
+        tot["v_reads_dense"] += dense_reads
         tot["v_reads"] += float(_shared_rows(survivors.view(torch.int8), g, p.parallel_queries).sum())
-        tot["v_reads_dense"] += float(_shared_rows(valid_rows.view(torch.int8), g, p.parallel_queries).sum())
         run = torch.cummax(tile_max(exact.masked_fill(~survivors, neg))[..., order], dim=-1).values
         tot["rescales"] += float(((run[..., 1:] > run[..., :-1]) & (run[..., :-1] > neg)).sum())
         tot["threshold_rises"] += float(((seen[..., 1:] > seen[..., :-1]) & (seen[..., :-1] > neg)).sum())
@@ -206,7 +208,8 @@ def _pade(call: AttentionCall, p: PadeParams) -> SparseResult:
         util["out_of_order_no_bs"][0] += u * float(nobs.sum())
         util["out_of_order_no_bs"][1] += float(nobs.sum())
 
-    return SparseResult(out=out, keep=keep, trace=_trace(shape, p, keep, planes_all, tot, util, monotone))
+    tot["histogram"] = [at_least[i] - (at_least[i + 1] if i + 1 < bits else 0.0) for i in range(bits)]
+    return SparseResult(out=out, keep=keep, trace=_trace(shape, p, keep, tot, util, monotone))
 
 
 def _lane_sum(running: torch.Tensor, cycles: torch.Tensor, g: int, lanes: int) -> torch.Tensor:
@@ -225,12 +228,13 @@ def _lane_utilisation_from_sums(work: torch.Tensor, planes: torch.Tensor, latenc
     return float(work.sum()) / total if total else 1.0
 
 
-def _trace(shape, p: PadeParams, keep, planes, tot, util, monotone) -> Workload:
+def _trace(shape, p: PadeParams, keep, tot, util, monotone) -> Workload:
     d, bits = shape.head_dim, p.bits
     acc = 2 * bits + math.ceil(math.log2(d))  # scoreboard partial-sum width
     valid = float(shape.valid_pairs)
-    plane_rounds = float(planes.to(torch.int64).sum())
-    survivors = float(keep.sum())
+    hist = [int(x) for x in tot["histogram"]]  # (row, key) pairs that fetched 1 .. bits planes
+    plane_rounds = float(sum((i + 1) * n for i, n in enumerate(hist)))
+    survivors = float(torch.count_nonzero(keep))
     rows = float(shape.rows)
     w = Workload(shape=shape, meta={"method": "pade", "params": p.model_dump()})
     w.add("qk", "add", bits, tot["elements"], Per.PAIR_DIM)  # AND-tree additions of active query elements
@@ -248,7 +252,6 @@ def _trace(shape, p: PadeParams, keep, planes, tot, util, monotone) -> Workload:
     w.add("softmax", "div", 16, rows, Per.ROW)
     w.add("pv", "mac", 16, survivors * d, Per.PAIR_DIM)
     w.profile = SparsityProfile.from_keep(keep, shape)
-    hist = torch.bincount(planes.view(-1).to(torch.int64), minlength=bits + 1)[1:].tolist()
     k_bytes = tot["k_planes"] * d / 8
     v_bytes = tot["v_reads"] * d * bits / 8
     w.extra_reads["k_bit_planes"] = k_bytes
