@@ -19,6 +19,7 @@ from ..core.attention import attend, exact_attention, formal_workload, valid_mas
 from ..core.quant import quantize_symmetric
 from ..core.result import SparseResult
 from ..core.validation import dtype_bits
+from .common import grouped_int_logits
 from .registry import AttentionCall, MethodParams, register
 
 
@@ -47,14 +48,7 @@ def integer_logits(
     """Quantise Q and K symmetrically and return ``(logits, q_int, k_int)``: ``logits = (Q_int K_int^T) s_q s_k
     scale`` as float32 ``[B, H, Nq, Nk]``. The integer product is exact (float64 above 8 bits)."""
     qq, kq = quantize_symmetric(q, bits, granularity), quantize_symmetric(k, bits, granularity)
-    dt = torch.float32 if bits <= 8 else torch.float64
-    b, h, nq, d = q.shape
-    hkv, nk = k.shape[1], k.shape[2]
-    g = h // hkv
-    s = torch.matmul(qq.values.to(dt).reshape(b, hkv, g * nq, d), kq.values.to(dt).transpose(-1, -2))
-    qs = qq.scale.expand(b, h, nq, 1).reshape(b, hkv, g * nq, 1)
-    ks = kq.scale.expand(b, hkv, nk, 1).transpose(-1, -2)
-    logits = (s * qs.to(dt) * ks.to(dt) * scale).to(torch.float32).view(b, h, nq, nk)
+    logits = grouped_int_logits(qq, kq, 0, q.shape[2], k.shape[2], q.shape[1], scale)
     return logits, qq.values, kq.values
 
 
