@@ -62,8 +62,9 @@ def main() -> None:
     for text in TEXTS:
         if (text, "dense", "-") not in done:
             r = perplexity(lm, text, TOKENS, "dense")
-            data["rows"].append({"text": text, "method": "dense", "setting": "-", "params": {}, "ppl": r.ppl,
-                                 "density": 1.0})
+            data["rows"].append(
+                {"text": text, "method": "dense", "setting": "-", "params": {}, "ppl": r.ppl, "density": 1.0}
+            )
             save()
         for method, settings in SETTINGS.items():
             for name, params in settings:
@@ -84,9 +85,11 @@ def main() -> None:
                     "seconds": round(r.seconds, 1),
                 }
                 data["rows"].append(row)
-                print(f"{text} {method} {name} {params}: ppl {r.ppl:.2f} density {r.density:.3f} "
-                      f"pred {row['prediction_cost_vs_int8_qk']:.3f} oracle {oracle.ppl:.2f} ({r.seconds:.0f} s)",
-                      flush=True)
+                print(
+                    f"{text} {method} {name} {params}: ppl {r.ppl:.2f} density {r.density:.3f} "
+                    f"pred {row['prediction_cost_vs_int8_qk']:.3f} oracle {oracle.ppl:.2f} ({r.seconds:.0f} s)",
+                    flush=True,
+                )
                 save()
     (RESULTS / "bench_baselines.md").write_text(markdown(data))
     print(f"wrote {path} and .md")

@@ -17,14 +17,13 @@ Rows are saved to ``benchmarks/results/bench_pade.json`` after each measurement;
 from __future__ import annotations
 
 import json
-import statistics
 import time
 from pathlib import Path
 
 import torch
+from timing import layer_speed
 
-import sparseattn
-from sparseattn.eval import capture_qkv, perplexity
+from sparseattn.eval import perplexity
 from sparseattn.models import load_model
 
 RESULTS = Path(__file__).parent / "results"
@@ -105,30 +104,14 @@ def main() -> None:
         print(f"ISTA: {ista}", flush=True)
         save()
 
-    c = capture_qkv(lm, "moby-dick", 2048, layers=[10])[10]
-    fns = {
-        "dense": lambda: sparseattn.attention(c.q, c.k, c.v, "dense", causal=True, scale=c.scale),
-        "masked": lambda: sparseattn.attention(
-            c.q, c.k, c.v, "threshold", causal=True, scale=c.scale, delta=float("inf")
-        ),
-        "pade": lambda: sparseattn.attention(c.q, c.k, c.v, "pade", causal=True, scale=c.scale),
-    }
-    times: dict[str, list[float]] = {k: [] for k in fns}
-    for fn in fns.values():
-        fn()
-    for _ in range(3):
-        for name, fn in fns.items():
-            t0 = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - t0)
-    ms = {k: statistics.median(v) * 1e3 for k, v in times.items()}
+    speed = layer_speed(lm, "pade")
     t0 = time.perf_counter()
     perplexity(lm, "moby-dick", 1024, "pade")
     full = time.perf_counter() - t0
     data["speed"] = {
-        "one_layer_2048_ms": ms,
-        "pade_vs_dense": ms["pade"] / ms["dense"],
-        "pade_vs_masked": ms["pade"] / ms["masked"],
+        "one_layer_2048_ms": speed["ms"],
+        "pade_vs_dense": speed["pade_vs_dense"],
+        "pade_vs_masked": speed["pade_vs_masked"],
         "full_model_1024_seconds": full,
     }
     print(f"speed: {data['speed']}", flush=True)

@@ -17,14 +17,13 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import statistics
-import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from timing import interleaved_ms
 
 import sparseattn
 from sparseattn.core import valid_mask
@@ -55,18 +54,6 @@ def contenders(q, k, v, causal: bool) -> dict[str, Callable[[], object]]:
     }
 
 
-def measure(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
-    times: dict[str, list[float]] = {name: [] for name in fns}
-    for fn in fns.values():  # warm-up
-        fn()
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            start = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(ts) * 1e3 for name, ts in times.items()}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
@@ -79,7 +66,7 @@ def main() -> None:
         q = torch.randn(b, h, nq, d, generator=g)
         k = torch.randn(b, hkv, nk, d, generator=g)
         v = torch.randn(b, hkv, nk, d, generator=g)
-        ms = measure(contenders(q, k, v, causal), args.repeats)
+        ms = interleaved_ms(contenders(q, k, v, causal), args.repeats)
         row = {"shape": label, "B,H,Hkv,Nq,Nk,D": [b, h, hkv, nq, nk, d], "causal": causal}
         row.update({f"{name} ms": round(t, 3) for name, t in ms.items()})
         row.update({f"{name} / sdpa": round(t / ms["sdpa"], 2) for name, t in ms.items() if name != "sdpa"})

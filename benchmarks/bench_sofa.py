@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 import torch
+from timing import layer_speed
 
 import sparseattn
 from sparseattn.eval import capture_qkv, topk_recall
@@ -85,28 +86,7 @@ def main() -> None:
     out["sufa_orders"] = sufa_orders(seg)
     print(json.dumps(ablation, indent=1), json.dumps(out["sufa_orders"], indent=1), flush=True)
 
-    c = capture_qkv(lm, "moby-dick", 2048, layers=[10])[10]
-    fns = {
-        "dense": lambda: sparseattn.attention(c.q, c.k, c.v, "dense", causal=True, scale=c.scale),
-        "masked": lambda: sparseattn.attention(
-            c.q, c.k, c.v, "threshold", causal=True, scale=c.scale, delta=float("inf")
-        ),
-        "sofa": lambda: sparseattn.attention(c.q, c.k, c.v, "sofa", causal=True, scale=c.scale, k=0.25),
-    }
-    times: dict[str, list[float]] = {k: [] for k in fns}
-    for fn in fns.values():
-        fn()
-    for _ in range(3):
-        for name, fn in fns.items():
-            t0 = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - t0)
-    ms = {k: statistics.median(v) * 1e3 for k, v in times.items()}
-    out["speed_one_layer_2048"] = {
-        "ms": ms,
-        "sofa_vs_dense": ms["sofa"] / ms["dense"],
-        "sofa_vs_masked": ms["sofa"] / ms["masked"],
-    }
+    out["speed_one_layer_2048"] = layer_speed(lm, "sofa", k=0.25)
     print(f"speed: {out['speed_one_layer_2048']}", flush=True)
     out["seconds"] = time.perf_counter() - start
     RESULTS.mkdir(parents=True, exist_ok=True)
