@@ -53,3 +53,13 @@ def test_results_do_not_depend_on_batch_companions(method):
     one = sparseattn.attention(q[1:2], k[1:2], v[1:2], method, causal=True)
     torch.testing.assert_close(full.out[1:2], one.out, atol=1e-6, rtol=1e-6)
     assert torch.equal(full.keep[1:2], one.keep)
+
+
+@pytest.mark.parametrize(
+    ("kw", "needle"),
+    [({"layer": -1}, "layer"), ({"layer": True}, "layer"), ({"side": "x"}, "side"), ({"state": []}, "state")],
+)
+def test_bad_call_context(kw, needle):
+    q, k, v = (torch.randn(1, 2, 8, 4) for _ in range(3))
+    with pytest.raises(ValueError, match=needle):
+        sparseattn.attention(q, k, v, "dense", **kw)

@@ -35,3 +35,9 @@ def test_bad_perplexity_requests(smollm):
         perplexity(smollm, "sotu", 9000)
     with pytest.raises(InvalidParameterError, match="ratio"):
         perplexity(smollm, "sotu", 128, "topk", ratio=2.0)
+
+
+def test_traces_can_be_captured_with_the_perplexity(smollm):
+    r = perplexity(smollm, "sotu", 64, "topk", capture_traces=True, ratio=0.5)
+    assert r.traces is not None and len(r.traces) == 30 and "traces" not in r.to_dict()
+    assert sum(w.kept_pairs for w in r.traces) == r.kept_pairs
