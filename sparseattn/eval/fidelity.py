@@ -18,6 +18,7 @@ from ..api import attention
 from ..core.attention import grouped_scores, masked_softmax_, valid_mask_4d
 from ..core.result import SparseResult
 from ..core.shape import valid_keys_per_row
+from ..core.validation import validate_qkv
 from ..models.loader import LoadedModel
 from ..models.patch import CapturedQKV, patch
 from .corpora import load_text
@@ -83,8 +84,8 @@ def topk_recall(
     (``|S|`` = keys the selection kept in that row) it contains, averaged over rows."""
     from ..methods.oracle import keep_top_counts
 
-    shape = attention(q, k, k, "dense", causal=causal, scale=scale).trace.shape
-    scores = grouped_scores(q, k, scale if scale is not None else shape.head_dim**-0.5)
+    shape, scale = validate_qkv(q, k, k, causal, scale)
+    scores = grouped_scores(q, k, scale)
     scores.masked_fill_(~valid_mask_4d(shape, q.device), float("-inf"))
     counts = keep.sum(dim=-1)  # [B, H, Nq]
     hits = torch.zeros_like(counts)
@@ -107,8 +108,8 @@ def recall_of_exact_topk(
     rows (a predictor-quality measure independent of how many keys the method keeps)."""
     from ..methods.oracle import keep_top_counts
 
-    shape = attention(q, k, k, "dense", causal=causal, scale=scale).trace.shape
-    scores = grouped_scores(q, k, scale if scale is not None else shape.head_dim**-0.5)
+    shape, scale = validate_qkv(q, k, k, causal, scale)
+    scores = grouped_scores(q, k, scale)
     scores.masked_fill_(~valid_mask_4d(shape, q.device), float("-inf"))
     nvalid = valid_keys_per_row(shape.q_len, shape.k_len, shape.causal, q.device)
     counts = torch.ceil(nvalid * fraction - 1e-9).long().clamp(min=1)

@@ -32,6 +32,7 @@ operand width). PSP changes power, not results.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
 import torch
@@ -112,11 +113,13 @@ def _sign_counts(q_int: torch.Tensor, k_int: torch.Tensor, valid: torch.Tensor) 
     return total, (total - agree) / 2
 
 
+@dataclass
 class _Keys:
-    """Integer keys the predictor shifts (``int`` values in float64-exact tensors) and their scale."""
+    """Integer keys the predictor shifts, their scale and width."""
 
-    def __init__(self, values: torch.Tensor, scale: torch.Tensor, bits: int) -> None:
-        self.values, self.scale, self.bits = values, scale, bits
+    values: torch.Tensor
+    scale: torch.Tensor
+    bits: int
 
 
 def predicted_keys(side: SideInputs, shape: Shape, p: SofaParams, w: Workload | None = None) -> torch.Tensor:
