@@ -42,6 +42,11 @@ def methods_cmd() -> None:
 
 
 def _coerce(value: str) -> Any:
+    if value.startswith("["):  # per-layer lists, e.g. --Tc "[2, 4, 8]"
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            raise SparseAttnError(f"cannot parse the list {value!r}; write it as JSON, e.g. [2, 4, 8]") from None
     lowered = value.lower()
     if lowered in ("true", "false"):
         return lowered == "true"

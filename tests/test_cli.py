@@ -1,5 +1,6 @@
 import json
 
+import pytest
 from typer.testing import CliRunner
 
 from sparseattn.cli import app, parse_method_options
@@ -20,6 +21,9 @@ def test_method_options_are_parsed_and_typed():
         "block_size": 64,
         "keep_first": False,
     }
+    assert parse_method_options(["--Tc", "[2, 4]", "--keys", "cross_phase"]) == {"Tc": [2, 4], "keys": "cross_phase"}
+    with pytest.raises(ValueError, match="as JSON"):
+        parse_method_options(["--Tc", "[2, 4"])
 
 
 def test_eval_runs_the_real_model(smollm, tmp_path):
