@@ -12,7 +12,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from .shape import Shape, valid_mask
+from .shape import Shape, chunk_valid_mask, valid_mask
 from .workload import Per, SparsityProfile, Workload
 
 
@@ -106,15 +106,11 @@ def rowwise_attention(
     nk, offset = shape.k_len, shape.k_len - shape.q_len
     out = torch.empty_like(q)
     keep = torch.zeros(b_, h, nq, nk, dtype=torch.bool, device=q.device)
-    cols = torch.arange(nk, device=q.device)
     for a in range(0, nq, chunk_rows):
         b = min(a + chunk_rows, nq)
         width = offset + b if shape.causal else nk
         scores = grouped_scores(q[:, :, a:b], k[:, :, :width], scale)
-        if shape.causal:
-            valid = cols[None, :width] <= (torch.arange(a, b, device=q.device)[:, None] + offset)
-        else:
-            valid = torch.ones(b - a, width, dtype=torch.bool, device=q.device)
+        valid = chunk_valid_mask(a, b, width, shape, q.device)
         chosen = select(scores, valid, a)
         keep[:, :, a:b, :width] = chosen
         out[:, :, a:b] = attend(scores, chosen, v[:, :, :width], q.dtype)

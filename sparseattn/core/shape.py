@@ -95,6 +95,21 @@ def valid_mask(q_len: int, k_len: int, causal: bool, device: torch.device | str 
     return cols <= rows
 
 
+def chunk_valid_mask(
+    row0: int, row1: int, width: int, shape: Shape, device: torch.device | str = "cpu"
+) -> torch.Tensor:
+    """Rows ``row0 .. row1-1`` of the valid-pair mask over the first ``width`` keys, ``[row1 - row0, width]``."""
+    if not shape.causal:
+        return torch.ones(row1 - row0, width, dtype=torch.bool, device=device)
+    cols = torch.arange(width, device=device)[None, :]
+    return cols <= (torch.arange(row0, row1, device=device)[:, None] + (shape.k_len - shape.q_len))
+
+
+def ceil_count(n: torch.Tensor, fraction: float | torch.Tensor) -> torch.Tensor:
+    """``ceil(n * fraction)`` as int64, ignoring float noise such as 0.3 * 10 = 3.0000000000000004."""
+    return torch.ceil(n.double() * fraction - 1e-9).to(torch.int64)
+
+
 def valid_keys_per_row(q_len: int, k_len: int, causal: bool, device: torch.device | str = "cpu") -> torch.Tensor:
     """Number of valid keys of each query row, int64 ``[q_len]``."""
     if not causal:

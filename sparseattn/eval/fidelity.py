@@ -17,7 +17,7 @@ import torch
 from ..api import attention
 from ..core.attention import grouped_scores, masked_softmax_, valid_mask_4d
 from ..core.result import SparseResult
-from ..core.shape import valid_keys_per_row
+from ..core.shape import ceil_count, valid_keys_per_row
 from ..core.validation import validate_qkv
 from ..models.loader import LoadedModel
 from ..models.patch import CapturedQKV, patch
@@ -112,6 +112,6 @@ def recall_of_exact_topk(
     scores = grouped_scores(q, k, scale)
     scores.masked_fill_(~valid_mask_4d(shape, q.device), float("-inf"))
     nvalid = valid_keys_per_row(shape.q_len, shape.k_len, shape.causal, q.device)
-    counts = torch.ceil(nvalid * fraction - 1e-9).long().clamp(min=1)
+    counts = ceil_count(nvalid, fraction).clamp(min=1)
     exact = keep_top_counts(scores, counts)
     return float(((exact & keep).sum(dim=-1).double() / counts.double()).mean())

@@ -26,7 +26,7 @@ import torch
 from pydantic import Field
 
 from ..core.result import SparseResult
-from ..core.shape import valid_keys_per_row
+from ..core.shape import ceil_count, valid_keys_per_row
 from ..core.workload import Per
 from .common import run_selector
 from .registry import AttentionCall, MethodParams, register
@@ -59,7 +59,7 @@ def a3(call: AttentionCall, p: A3Params) -> SparseResult:
     shape = call.shape
     g = shape.group_size
     nvalid = valid_keys_per_row(shape.q_len, shape.k_len, shape.causal, call.q.device)
-    m_all = torch.ceil(nvalid * p.m_ratio - 1e-9).long()
+    m_all = ceil_count(nvalid, p.m_ratio)
     counts = {"candidates": 0.0}
 
     def select(scores: torch.Tensor, valid: torch.Tensor, row0: int) -> torch.Tensor:

@@ -21,7 +21,7 @@ from pydantic import Field
 
 from ..core.quant import quantize_symmetric
 from ..core.result import SparseResult
-from ..core.shape import valid_keys_per_row
+from ..core.shape import ceil_count, valid_keys_per_row
 from ..core.workload import Per
 from .common import grouped_int_logits, run_selector, streaming_topk_compares
 from .oracle import keep_top_counts
@@ -52,7 +52,7 @@ def dota(call: AttentionCall, p: DotaParams) -> SparseResult:
     qp = quantize_symmetric(call.q.float() @ proj, p.bits)
     kp = quantize_symmetric(call.k.float() @ proj, p.bits)
     nvalid = valid_keys_per_row(shape.q_len, shape.k_len, shape.causal, call.q.device)
-    counts = torch.minimum(torch.clamp(torch.ceil(nvalid * p.keep - 1e-9).long(), min=p.min_keys), nvalid)
+    counts = torch.minimum(torch.clamp(ceil_count(nvalid, p.keep), min=p.min_keys), nvalid)
 
     def select(scores: torch.Tensor, valid: torch.Tensor, row0: int) -> torch.Tensor:
         rows, width = valid.shape

@@ -37,38 +37,40 @@ class ElsaParams(MethodParams):
     formal_bits: int = Field(16, ge=4, le=32, description="operand width of the execution phase")
 
 
-def estimated_logits(call: AttentionCall, p: ElsaParams, row0: int, rows: int, width: int) -> torch.Tensor:
-    """ELSA's estimate ``|q| |k|_quantised cos(pi * hamming / hash_bits) * scale`` for a chunk of rows."""
-    shape = call.shape
-    g = torch.Generator().manual_seed(p.seed)
-    proj = torch.randn(shape.head_dim, p.hash_bits, generator=g).to(call.q.device)
-    qh = (call.q[:, :, row0 : row0 + rows].float() @ proj) > 0  # [B, H, rows, bits]
-    kh = (call.k[:, :, :width].float() @ proj) > 0  # [B, Hkv, W, bits]
-    kh = kh.repeat_interleave(shape.group_size, dim=1)
-    agree = torch.matmul(qh.float(), kh.float().transpose(-1, -2)) + torch.matmul(
-        (~qh).float(), (~kh).float().transpose(-1, -2)
-    )
-    theta = math.pi * (p.hash_bits - agree) / p.hash_bits
-    knorm = quantize_symmetric(call.k[:, :, :width].float().norm(dim=-1, keepdim=True), p.norm_bits).dequantize()
-    qnorm = call.q[:, :, row0 : row0 + rows].float().norm(dim=-1, keepdim=True)
-    return (
-        qnorm
-        * knorm.float().repeat_interleave(shape.group_size, dim=1).transpose(-1, -2)
-        * torch.cos(theta)
-        * (call.scale)
-    )
+class Hashes:
+    """Sign hashes (as +-1) and norms of all queries and keys, computed once per call; the key norms are
+    quantised over the whole key set, as ELSA stores them."""
+
+    def __init__(self, call: AttentionCall, p: ElsaParams) -> None:
+        g = torch.Generator().manual_seed(p.seed)
+        proj = torch.randn(call.shape.head_dim, p.hash_bits, generator=g).to(call.q.device)
+        group = call.shape.group_size
+        self.q_sign = ((call.q.float() @ proj) > 0).float().mul_(2).sub_(1)  # [B, H, Nq, bits]
+        self.k_sign = ((call.k.float() @ proj) > 0).float().mul_(2).sub_(1).repeat_interleave(group, dim=1)
+        self.q_norm = call.q.float().norm(dim=-1, keepdim=True)
+        knorm = quantize_symmetric(call.k.float().norm(dim=-1, keepdim=True), p.norm_bits).dequantize().float()
+        self.k_norm = knorm.repeat_interleave(group, dim=1).transpose(-1, -2)  # [B, H, 1, Nk]
+        self.bits, self.scale = p.hash_bits, call.scale
+
+    def logits(self, row0: int, rows: int, width: int) -> torch.Tensor:
+        """``|q| |k|_quantised cos(pi * hamming / bits) * scale`` for a chunk of rows over keys ``:width``."""
+        agree_minus_differ = self.q_sign[:, :, row0 : row0 + rows] @ self.k_sign[:, :, :width].transpose(-1, -2)
+        hamming = (self.bits - agree_minus_differ) / 2
+        theta = math.pi * hamming / self.bits
+        return self.q_norm[:, :, row0 : row0 + rows] * self.k_norm[..., :width] * torch.cos(theta) * self.scale
 
 
 @register("elsa", ElsaParams, "ELSA: sign-random-projection angle x key norm, threshold for a target density")
 def elsa(call: AttentionCall, p: ElsaParams) -> SparseResult:
     shape = call.shape
     full = valid_mask(shape.q_len, shape.k_len, shape.causal, call.q.device)
+    hashes = Hashes(call, p)
     # calibration pass: the density-quantile of (row estimated max - estimate) over all valid pairs
     gaps: dict[int, torch.Tensor] = {}
     for row0 in range(0, shape.q_len, CHUNK):
         rows = min(CHUNK, shape.q_len - row0)
         width = shape.k_len - shape.q_len + row0 + rows if shape.causal else shape.k_len
-        est = estimated_logits(call, p, row0, rows, width)
+        est = hashes.logits(row0, rows, width)
         valid = full[row0 : row0 + rows, :width]
         gaps[row0] = est.masked_fill(~valid, float("-inf")).amax(dim=-1, keepdim=True) - est
     allgaps = torch.cat([g[full[r0 : r0 + g.shape[2], : g.shape[3]].expand_as(g)] for r0, g in gaps.items()])

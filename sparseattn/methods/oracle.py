@@ -28,7 +28,7 @@ from pydantic import Field, model_validator
 
 from ..core.attention import formal_workload, rowwise_attention
 from ..core.result import SparseResult
-from ..core.shape import Shape, valid_keys_per_row, valid_mask
+from ..core.shape import Shape, ceil_count, valid_keys_per_row, valid_mask
 from ..core.validation import dtype_bits
 from .registry import AttentionCall, MethodParams, register
 
@@ -36,11 +36,6 @@ _ORACLE_NOTE = "selection by exact logits: prediction and selection cost not cou
 DEFAULT_TOPK_RATIO = 0.2
 DEFAULT_MIN_KEYS = 16
 NEG_INF = float("-inf")
-
-
-def _ceil(x: torch.Tensor) -> torch.Tensor:
-    """Ceil that ignores float noise such as 0.3 * 10 = 3.0000000000000004."""
-    return torch.ceil(x - 1e-9).to(torch.int64)
 
 
 def keep_top_counts(scores: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
@@ -102,7 +97,7 @@ def topk_counts(shape: Shape, p: TopKParams, device: torch.device) -> torch.Tens
     if p.k is not None:
         want = torch.full_like(nvalid, p.k)
     else:
-        want = _ceil(nvalid.double() * p.effective_ratio)
+        want = ceil_count(nvalid, p.effective_ratio)
     return torch.minimum(torch.clamp(want, min=p.effective_min_keys), nvalid)
 
 
@@ -187,7 +182,7 @@ def block_topk(call: AttentionCall, p: BlockTopKParams) -> SparseResult:
     block_valid = _block_any(valid_mask(shape.q_len, shape.k_len, shape.causal, call.q.device), b)  # [Tq, Tk]
     forced = forced_blocks(shape, p, call.q.device) & block_valid
     n_valid = block_valid.sum(dim=-1)
-    counts = torch.minimum(torch.maximum(_ceil(n_valid.double() * p.ratio), forced.sum(dim=-1)), n_valid)
+    counts = torch.minimum(torch.maximum(ceil_count(n_valid, p.ratio), forced.sum(dim=-1)), n_valid)
 
     def select(scores: torch.Tensor, valid: torch.Tensor, row0: int) -> torch.Tensor:
         rows, width = valid.shape

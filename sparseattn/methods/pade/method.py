@@ -150,7 +150,7 @@ def _pade(call: AttentionCall, p: PadeParams) -> SparseResult:
         t_enter = torch.where(enter > neg, enter - mgn, enter)  # threshold entering each tile
 
         planes = torch.zeros(shape.batch, shape.heads, c, width, dtype=torch.int8, device=dev)
-        lane_work = {"bs": 0.0, "nobs": 0.0}
+        nobs = 0.0  # per (row, lane) cycles without bidirectional sparsity, for the sampled rows
         prev_thr = None
         alive = None
         for r in range(1, bits + 1):
@@ -172,7 +172,7 @@ def _pade(call: AttentionCall, p: PadeParams) -> SparseResult:
             counts = running.view(shape.batch, shape.kv_heads, g * c, width).sum(dim=2, dtype=torch.int32)
             tot["elements"] += float((counts.double() * elements[:, :, :width, r - 1]).sum())
             at_least[r - 1] += float(counts.sum())  # (row, key) pairs that fetched at least r planes
-            lane_work["nobs"] = lane_work["nobs"] + _lane_sum(
+            nobs = nobs + _lane_sum(
                 running[:, :, : p.parallel_queries], cycles_nobs[:, :, :width, r - 1], g, p.lanes_per_row
             )
         survivors = alive
@@ -203,7 +203,6 @@ def _pade(call: AttentionCall, p: PadeParams) -> SparseResult:
             u = lane_utilisation(work, sample, p.plane_latency, sb, p.lanes_per_row)
             util[name][0] += u * float(work.sum())
             util[name][1] += float(work.sum())
-        nobs = lane_work["nobs"]
         u = _lane_utilisation_from_sums(nobs, sample, p.plane_latency, p.scoreboard, p.lanes_per_row)
         util["out_of_order_no_bs"][0] += u * float(nobs.sum())
         util["out_of_order_no_bs"][1] += float(nobs.sum())

@@ -42,7 +42,7 @@ from ...core.attention import grouped_scores
 from ...core.errors import InvalidInputError, InvalidParameterError
 from ...core.quant import quantize_symmetric
 from ...core.result import SparseResult
-from ...core.shape import Shape
+from ...core.shape import Shape, chunk_valid_mask
 from ...core.side import SideInputs, apply_rope
 from ...core.workload import Per, SparsityProfile, Workload
 from ..registry import AttentionCall, MethodParams, register
@@ -85,13 +85,6 @@ def per_layer(value: object, layer: int | None, name: str) -> object:
     if layer >= len(value):
         raise InvalidParameterError(f"{name} has {len(value)} per-layer entries, no entry for layer {layer}")
     return value[layer]
-
-
-def _valid_chunk(a: int, b: int, width: int, offset: int, causal: bool, device: torch.device) -> torch.Tensor:
-    cols = torch.arange(width, device=device)[None, :]
-    if not causal:
-        return torch.ones(b - a, width, dtype=torch.bool, device=device)
-    return cols <= (torch.arange(a, b, device=device)[:, None] + offset)
 
 
 def _sign_counts(q_int: torch.Tensor, k_int: torch.Tensor, valid: torch.Tensor) -> tuple[float, float]:
@@ -199,7 +192,7 @@ def _sofa(call: AttentionCall, p: SofaParams, method: str) -> SparseResult:
         b = min(a + p.tile_rows, shape.q_len)
         c = b - a
         width = offset + b if shape.causal else shape.k_len
-        valid = _valid_chunk(a, b, width, offset, shape.causal, device)
+        valid = chunk_valid_mask(a, b, width, shape, device)
         qi = q_int.view(shape.batch, shape.kv_heads, g, shape.q_len, -1)[:, :, :, a:b]
         qi = qi.reshape(shape.batch, shape.kv_heads, g * c, -1)
         ki = keys.values[:, :, :width]

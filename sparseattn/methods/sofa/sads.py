@@ -26,6 +26,8 @@ from functools import cache
 
 import torch
 
+from ...core.shape import ceil_count
+
 SORT_INPUTS = 16
 SORT_OUTPUTS = 4
 NEW_PER_STEP = SORT_INPUTS - SORT_OUTPUTS  # 12
@@ -108,7 +110,7 @@ def sads_select(
     scores = torch.nn.functional.pad(pred.masked_fill(~valid, neg), (0, pad), value=neg).view(b, h, c, ts, seg_len)
     valid_seg = torch.nn.functional.pad(valid, (0, pad), value=False).view(c, ts, seg_len)
     n_valid = valid_seg.sum(dim=-1)  # [c, Ts]
-    budget = torch.ceil(ratio[:, None].double() * n_valid - 1e-9).to(torch.int64)
+    budget = ceil_count(n_valid, ratio[:, None].double())
     budget = torch.minimum(torch.maximum(budget, torch.clamp(n_valid, max=2)), n_valid)  # [c, Ts]
 
     seg_max = scores.amax(dim=-1, keepdim=True)
