@@ -9,7 +9,8 @@ A :class:`Workload` is the only thing that passes from ``methods/`` to ``hw/``. 
 * ``profile`` -- the sparsity profile: kept (query, key) pairs per (query tile, key tile) at a base tile
   (default 16) for every attention instance (layer x batch x head), from which a hardware model derives the
   memory traffic of any coarser tiling;
-* ``extra_reads`` -- bytes a method implies beyond Q, K, V and O (bit planes, re-fetches, ...);
+* ``extra_reads`` -- bytes a method implies beyond Q, K, V and O (bit planes, re-fetches, ...), each with a
+  scaling basis in ``read_basis`` (default: key-dim, i.e. bytes of a K-sized tensor);
 * ``meta`` -- method name, parameters, notes and, after scaling, where the counts were scaled from.
 
 Vocabulary. Stages: ``quantize``, ``predict``, ``select``, ``kvgen`` (on-demand K/V projection), ``qk``,
@@ -192,6 +193,7 @@ class Workload:
     profile: SparsityProfile | None = None
     extra_reads: dict[str, float] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
+    read_basis: dict[str, Per] = field(default_factory=dict)  # scaling basis of each extra read (default KEY_DIM)
 
     # ----------------------------------------------------------------------------------------- building
     def add(self, stage: str, op: str, bits: int, count: float, per: Per | str = Per.PAIR) -> Workload:
@@ -208,6 +210,22 @@ class Workload:
         term = (OpKey(stage, op, bits), Per(per))
         self.terms[term] = self.terms.get(term, 0.0) + count
         return self
+
+    def add_read(self, name: str, nbytes: float, per: Per | str = Per.KEY_DIM) -> Workload:
+        """Add ``nbytes`` of an extra read ``name`` that scales by ``per``; returns ``self``."""
+        nbytes = float(nbytes)
+        if not math.isfinite(nbytes) or nbytes < 0:
+            raise ValueError(f"extra read {name!r} must be finite and >= 0 bytes, got {nbytes}")
+        per = Per(per)
+        if self.read_basis.get(name, per) != per:
+            raise ValueError(f"extra read {name!r} already scales by {self.read_basis[name].value}, not {per.value}")
+        self.extra_reads[name] = self.extra_reads.get(name, 0.0) + nbytes
+        self.read_basis[name] = per
+        return self
+
+    def basis_of_read(self, name: str) -> Per:
+        """How the extra read ``name`` scales with the shape (key-dim unless the method said otherwise)."""
+        return self.read_basis.get(name, Per.KEY_DIM)
 
     def drop(self, stage: str, op: str, bits: int) -> float:
         """Remove every count of ``(stage, op, bits)``; returns what was removed."""
@@ -281,7 +299,7 @@ class Workload:
         * the profile is resampled: instance ``j`` of the new shape takes the per-tile *density* of instance
           ``j mod n_old`` at the nearest tile in normalised (query, key) coordinates (clamped to that row's
           last valid key tile when causal), times the new tile's valid pairs;
-        * ``extra_reads`` scale with key-dim (bytes of K-sized tensors);
+        * ``extra_reads`` scale by their own basis (:meth:`basis_of_read`; key-dim unless stated);
         * ``meta["scaled_from"]`` records the original shape and ``meta["scaling"]`` the rule.
         """
         if shape.causal != self.shape.causal:
@@ -290,8 +308,11 @@ class Workload:
         out.terms = {
             (key, per): c * _basis(shape, per) / _basis(self.shape, per) for (key, per), c in self.terms.items()
         }
-        ratio = _basis(shape, Per.KEY_DIM) / _basis(self.shape, Per.KEY_DIM)
-        out.extra_reads = {k: v * ratio for k, v in self.extra_reads.items()}
+        out.extra_reads = {
+            k: v * _basis(shape, self.basis_of_read(k)) / _basis(self.shape, self.basis_of_read(k))
+            for k, v in self.extra_reads.items()
+        }
+        out.read_basis = dict(self.read_basis)
         if self.profile is not None:
             out.profile = _resample_profile(self.profile, self.shape, shape)
         out.meta["scaled_from"] = self.shape.to_dict() if "scaled_from" not in self.meta else self.meta["scaled_from"]
@@ -311,6 +332,7 @@ class Workload:
             ],
             "profile": None if self.profile is None else self.profile.to_json(),
             "extra_reads": dict(self.extra_reads),
+            "read_basis": {k: v.value for k, v in self.read_basis.items()},
             "meta": _jsonable(self.meta),
         }
 
@@ -321,7 +343,9 @@ class Workload:
             w.add(row["stage"], row["op"], int(row["bits"]), float(row["count"]), row["per"])
         if data.get("profile") is not None:
             w.profile = SparsityProfile.from_json(data["profile"])
-        w.extra_reads = {k: float(v) for k, v in data.get("extra_reads", {}).items()}
+        basis = data.get("read_basis", {})
+        for name, nbytes in data.get("extra_reads", {}).items():
+            w.add_read(name, float(nbytes), basis.get(name, Per.KEY_DIM))
         w.meta = dict(data.get("meta", {}))
         return w
 
@@ -343,7 +367,7 @@ def _merge(a: Workload, b: Workload, shape: Shape) -> Workload:
         for (key, per), c in w.terms.items():
             out.add(key.stage, key.op, key.bits, c, per)
         for name, v in w.extra_reads.items():
-            out.extra_reads[name] = out.extra_reads.get(name, 0.0) + v
+            out.add_read(name, v, w.basis_of_read(name))
     if (a.profile is None) != (b.profile is None):
         raise ValueError("cannot merge a workload that has a sparsity profile with one that has none")
     if a.profile is not None and b.profile is not None:

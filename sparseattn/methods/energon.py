@@ -68,6 +68,6 @@ def energon(call: AttentionCall, p: EnergonParams) -> SparseResult:
     w.add("predict", "add", 16, valid + survivors1[0], Per.PAIR)  # row means
     w.add("select", "compare", 16, 2 * (valid + survivors1[0]), Per.PAIR)  # row max and threshold, both rounds
     w.add("select", "mul", 16, 2 * float(shape.rows), Per.ROW)
-    w.extra_reads["round2_key_bits"] = survivors1[0] * d * (p.bits2 - p.bits1) / 8
+    w.add_read("round2_key_bits", survivors1[0] * d * (p.bits2 - p.bits1) / 8, Per.PAIR_DIM)
     w.meta["round1_survivors"] = survivors1[0]
     return result

@@ -66,6 +66,6 @@ def sanger(call: AttentionCall, p: SangerParams) -> SparseResult:
     }
     q_el = shape.batch * shape.heads * shape.q_len * shape.head_dim
     k_el = shape.batch * shape.kv_heads * shape.k_len * shape.head_dim
-    w.extra_reads["predictor_q_k"] = (q_el + k_el) * p.bits / 8
+    w.add_read("predictor_q_k", (q_el + k_el) * p.bits / 8, Per.KEY_DIM)
     w.meta["note"] = "training-free: no quantisation-aware fine-tuning of the 4-bit predictor"
     return result

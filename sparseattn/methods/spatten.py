@@ -150,7 +150,7 @@ def _spatten(call: AttentionCall, p: SpAttenParams, state: dict, fresh: bool) ->
     w.add("select", "add", 16, kept, Per.PAIR)  # token importance
     w.add("select", "add", 16, float(shape.rows) * d, Per.ROW_DIM)  # head importance
     w.add("select", "compare", 16, top_k_work, Per.KEY)
-    w.extra_reads["lsb_refetch"] = refetched_pairs * d * (p.total_bits - p.msb_bits) / 8
+    w.add_read("lsb_refetch", refetched_pairs * d * (p.total_bits - p.msb_bits) / 8, Per.PAIR_DIM)
     w.meta.update(
         {
             "tokens_alive": float(tokens.float().mean()),

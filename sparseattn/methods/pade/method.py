@@ -253,8 +253,8 @@ def _trace(shape, p: PadeParams, keep, tot, util, monotone) -> Workload:
     w.profile = SparsityProfile.from_keep(keep, shape)
     k_bytes = tot["k_planes"] * d / 8
     v_bytes = tot["v_reads"] * d * bits / 8
-    w.extra_reads["k_bit_planes"] = k_bytes
-    w.extra_reads["v_survivors"] = v_bytes
+    w.add_read("k_bit_planes", k_bytes, Per.PAIR_DIM)  # planes are fetched per (row group, key)
+    w.add_read("v_survivors", v_bytes, Per.PAIR_DIM)  # V rows of survivors
     dense_k = tot["k_planes_dense"] * d / 8
     dense_v = tot["v_reads_dense"] * d * bits / 8
     w.meta.update(
