@@ -1,0 +1,66 @@
+"""Normalising an architecture to another setting: as published, at another node, or iso-PADE.
+
+PADE compares every baseline at **28 nm, 800 MHz, the same PE-array area, 352 KB SRAM and 256 GB/s HBM**
+(its Table III; shared/research/pade.md section 6.4). :func:`iso` applies such a setting:
+
+* node, clock (and the node's nominal voltage) replaced;
+* every buffer scaled by the same factor so the total is the setting's SRAM;
+* DRAM replaced by the setting's kind and bandwidth (the attained fraction is the architecture's own);
+* every unit's PE count scaled by one factor so the bottom-up PE-array area at the new node equals the
+  reference architecture's (published module areas are dropped: they belong to the old node).
+
+:func:`at_node` only moves node and voltage (SOFA's Table II normalises efficiency to 28 nm this way).
+"""
+
+from __future__ import annotations
+
+from .schema import AcceleratorArch, ComputeUnit, Dram, IsoSetting, load_arch
+from .simulator import unit_area_mm2
+from .technology import Technology, load_technology
+
+
+def pe_array_area_mm2(arch: AcceleratorArch, node_nm: float | None = None, tech: Technology | None = None) -> float:
+    """Bottom-up area of all compute units at ``node_nm`` (default: the architecture's), ignoring published areas."""
+    tech = tech or load_technology()
+    node = arch.node_nm if node_nm is None else node_nm
+    return sum(unit_area_mm2(u.model_copy(update={"area_mm2": None}), node, tech) for u in arch.units)
+
+
+def _scaled_unit(u: ComputeUnit, factor: float) -> ComputeUnit:
+    if u.rows is not None and u.cols is not None:
+        rows = max(1, round(u.rows * factor))
+        return u.model_copy(update={"rows": rows, "count": rows * u.cols, "area_mm2": None})
+    return u.model_copy(update={"count": max(1, round(u.count * factor)), "area_mm2": None})
+
+
+def iso(arch: AcceleratorArch, setting: IsoSetting | None = None, tech: Technology | None = None) -> AcceleratorArch:
+    """``arch`` normalised to ``setting`` (default: PADE's Table III); see the module docstring."""
+    setting = setting or arch.iso or IsoSetting()
+    tech = tech or load_technology()
+    reference = load_arch(setting.pe_area_of)
+    if not isinstance(reference, AcceleratorArch):
+        raise ValueError(f"iso reference {setting.pe_area_of!r} must be an accelerator")
+    target = pe_array_area_mm2(reference, setting.node_nm, tech)
+    factor = target / pe_array_area_mm2(arch, setting.node_nm, tech)
+    sram = setting.sram_kb / arch.sram_kb
+    return arch.model_copy(
+        update={
+            "node_nm": setting.node_nm,
+            "clock_mhz": setting.clock_mhz,
+            "vdd": None,
+            "units": [_scaled_unit(u, factor) for u in arch.units],
+            "buffers": [b.model_copy(update={"kb": b.kb * sram}) for b in arch.buffers],
+            "dram": Dram(kind=setting.dram_kind, gbps=setting.dram_gbps, latency_ns=arch.dram.latency_ns,
+                         efficiency=arch.dram.efficiency),
+            "normalised": f"iso-{setting.pe_area_of} ({setting.node_nm:g} nm, {setting.clock_mhz:g} MHz, "
+            f"{setting.sram_kb:g} KB, {setting.dram_gbps:g} GB/s, PE area x{factor:.3g})",
+        }
+    )
+
+
+def at_node(arch: AcceleratorArch, node_nm: float, vdd: float | None = None) -> AcceleratorArch:
+    """``arch`` with its energy and area evaluated at another node (and voltage); clock and PEs unchanged."""
+    return arch.model_copy(
+        update={"node_nm": node_nm, "vdd": vdd, "normalised": f"at {node_nm:g} nm",
+                "units": [u.model_copy(update={"area_mm2": None}) for u in arch.units]}
+    )
