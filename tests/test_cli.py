@@ -64,3 +64,32 @@ def test_run_writes_results_table_and_plot(smollm, tmp_path):
     assert "| sotu | topk | 0.50 |" in (out / "results.md").read_text()
     bad = runner.invoke(app, ["run", "--densities", "1.5"], terminal_width=200)
     assert bad.exit_code == 2 and "(0, 1]" in bad.output
+
+
+def test_simulate_command_prints_and_writes(tmp_path):
+    j, c = tmp_path / "r.json", tmp_path / "r.csv"
+    args = ["simulate", "--arch", "pade", "--workload", "llama2-7b", "--seq", "4096", "--json", str(j), "--csv", str(c)]
+    result = runner.invoke(app, args, terminal_width=200)
+    assert result.exit_code == 0, result.output
+    data = json.loads(j.read_text())
+    assert data["arch"] == "pade" and data["workload"]["q_len"] == 4096 and data["summary"]["latency_ms"] > 0
+    assert "latency (ms)" in result.output and "11740" in result.output  # published GOPS/W beside ours
+    assert c.read_text().startswith("section,key,value")
+    gpu = runner.invoke(app, ["simulate", "--arch", "h100", "--workload", "bert-base", "--seq", "512"])
+    assert gpu.exit_code == 0, gpu.output
+
+
+def test_simulate_reports_bad_input_clearly():
+    result = runner.invoke(app, ["simulate", "--arch", "tpu"], terminal_width=200)
+    assert result.exit_code == 2 and "unknown architecture 'tpu'" in result.output
+    too_big = ["simulate", "--arch", "sofa", "--q-tile", "512", "--k-tile", "512"]
+    result = runner.invoke(app, too_big, terminal_width=200)
+    assert result.exit_code == 2 and "over by" in result.output
+
+
+def test_reproduce_command_writes_its_outputs(tmp_path):
+    result = runner.invoke(app, ["reproduce", "--paper", "pade", "--out", str(tmp_path)], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "7.43x" in result.output and (tmp_path / "reproduce.json").exists()
+    bad = runner.invoke(app, ["reproduce", "--paper", "tpu"], terminal_width=200)
+    assert bad.exit_code == 2 and "unknown paper" in bad.output

@@ -8,9 +8,10 @@ kept per *source* instance with a multiplicity (target instances per source inst
 128k tokens costs no more than SmolLM2 at 1k.
 
 **Fetches.** A K/V tile is fetched for a query tile when any of its pairs is kept. Per cell, ``p`` is the
-fraction of non-empty source base tiles in the region; an architecture tile spanning ``m`` base tiles is
-non-empty with probability ``1 - (1 - p)^m`` (independence assumed), one smaller than a base tile with
-probability ``p * (1 - (1 - rho)^(q_tile * k_tile))`` where ``rho`` is the density inside non-empty base tiles.
+fraction of non-empty source base tiles in the region; an architecture tile spanning ``m`` of the region's ``n``
+base tiles is non-empty unless all ``m`` it draws (without replacement) are empty -- exact when a cell is a single
+architecture tile -- and one smaller than a base tile with probability ``p * (1 - (1 - rho)^(q_tile * k_tile))``
+where ``rho`` is the density inside non-empty base tiles (:func:`_fetch_probability`).
 
 **Traffic rules** (per query tile; ``dataflow`` fields of the architecture):
 
@@ -29,6 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
 from ..core.shape import Shape
 from ..core.workload import Per, Workload, tile_valid_counts
@@ -110,6 +112,32 @@ def _source_range(lo: np.ndarray, hi: np.ndarray, n_target: int, n_source_tiles:
     return start, np.maximum(stop, start + 1)
 
 
+def _fetch_probability(
+    k: np.ndarray, n: np.ndarray, span: np.ndarray, rho: np.ndarray, pairs_per_tile: int
+) -> np.ndarray:
+    """Chance that an architecture tile has a kept pair, given ``k`` of the ``n`` source base tiles of its cell
+    are non-empty and each architecture tile covers ``span`` base tiles.
+
+    ``span >= 1``: the tile draws ``round(span)`` of the ``n`` base tiles without replacement (hypergeometric;
+    exact when the cell is one architecture tile). ``span < 1``: it lies inside one base tile, non-empty with
+    chance ``k / n``, and then holds a kept pair with chance ``1 - (1 - rho)^pairs`` (``rho``: density inside
+    non-empty base tiles).
+    """
+    n = np.maximum(np.rint(n), 0.0)
+    k = np.clip(np.rint(k), 0.0, n)
+    m = np.clip(np.rint(span), 1.0, np.maximum(n, 1.0))
+    nt, kt, mt = (torch.as_tensor(x, dtype=torch.float64) for x in (n, k, m))
+    possible = (nt - kt) >= mt
+    log_empty = (
+        torch.lgamma(nt - kt + 1) - torch.lgamma((nt - kt - mt).clamp(min=0) + 1)
+        - torch.lgamma(nt + 1) + torch.lgamma(nt - mt + 1)
+    )
+    p_big = torch.where(possible, 1 - torch.exp(log_empty), torch.ones_like(nt)).numpy()
+    frac = np.divide(k, n, out=np.zeros_like(k), where=n > 0)
+    p_small = frac * (1 - (1 - np.clip(rho, 0, 1)) ** pairs_per_tile)
+    return np.where(n > 0, np.where(span >= 1, p_big, p_small), 0.0)
+
+
 def project(trace: Workload, shape: Shape, tiling: Tiling, max_cells: int = MAX_CELLS) -> TiledSparsity:
     """Project ``trace``'s sparsity profile onto ``shape`` tiled by ``tiling`` (see the module docstring)."""
     if trace.profile is None:
@@ -157,27 +185,23 @@ def project(trace: Workload, shape: Shape, tiling: Tiling, max_cells: int = MAX_
     n_nonempty = region(_prefix(nonempty))
     density = np.divide(kept_src, valid_region, out=np.zeros_like(kept_src), where=valid_region > 0)
     kept = density * valid[None]
-    # probability that an architecture tile of the cell has a kept pair
-    span = (tiling.q_tile / shape.q_len * counts.shape[1]) * (tiling.k_tile / shape.k_len * counts.shape[2])
-    frac = np.divide(n_nonempty, valid_tiles_src, out=np.zeros_like(n_nonempty), where=valid_tiles_src > 0)
-    rho_nz = np.divide(kept_src, n_nonempty * p.tile * p.tile, out=np.zeros_like(kept_src), where=n_nonempty > 0)
-
-    def fetch_prob(f: np.ndarray, rho: np.ndarray) -> np.ndarray:
-        if span >= 1:
-            return 1 - (1 - np.clip(f, 0, 1)) ** span
-        return np.clip(f, 0, 1) * (1 - (1 - np.clip(rho, 0, 1)) ** (tiling.q_tile * tiling.k_tile))
-
-    fetch = fetch_prob(frac, rho_nz)
-    g_frac = np.divide(
-        region(_prefix(group_nonempty)), valid_tiles_src, out=np.zeros((group_nonempty.shape[0], *valid.shape)),
-        where=valid_tiles_src > 0,
-    )
-    fetch_group = np.maximum(fetch_prob(g_frac, np.ones_like(g_frac))[group_ids], fetch)
     # fraction of architecture tiles that hold a valid pair (diagonal cells of causal attention are partial)
     tiles_q, tiles_k = np.diff(eq), np.diff(ek)
     valid_frac = valid / (rows[:, None] * keys[None, :])
     edge = 1.0 / np.maximum(1, np.minimum(tiles_q[:, None], tiles_k[None, :]))
     valid_tiles = np.where((valid_frac > 0) & (valid_frac < 1), np.minimum(1.0, valid_frac + edge), valid_frac)
+    # probability that an architecture tile of the cell has a kept pair
+    n_base = valid_tiles_src  # valid source base tiles in each cell's region
+    n_arch = np.maximum(valid_tiles * tiles_q[:, None] * tiles_k[None, :], 1e-9)
+    span = n_base / n_arch  # base tiles per architecture tile
+    rho_nz = np.divide(kept_src, n_nonempty * p.tile * p.tile, out=np.zeros_like(kept_src), where=n_nonempty > 0)
+
+    def fetch_prob(nonempty_tiles: np.ndarray, rho: np.ndarray) -> np.ndarray:
+        return _fetch_probability(nonempty_tiles, n_base, span, rho, tiling.q_tile * tiling.k_tile)
+
+    fetch = fetch_prob(n_nonempty, rho_nz)
+    g_nonempty = region(_prefix(group_nonempty))
+    fetch_group = np.maximum(fetch_prob(g_nonempty, np.ones_like(g_nonempty))[group_ids], fetch)
     fetch = np.minimum(fetch, valid_tiles[None])
     fetch_group = np.minimum(fetch_group, valid_tiles[None])
     return TiledSparsity(

@@ -98,13 +98,17 @@ def load_trace(name_or_path: str) -> Workload:
 def with_density(trace: Workload, density: float) -> Workload:
     """``trace`` with its kept-pair work (Q.K, softmax, P.V) and profile rescaled to ``density``.
 
-    Used where a paper states the density it ran at rather than a method setting; prediction and selection
-    work is unchanged (it scans every valid pair either way). The profile is scaled per tile, so tiles that
-    were empty stay empty.
+    Used where a paper states the density it ran at rather than a method setting, and by lever analyses.
+    Prediction and selection work is unchanged (it scans every valid pair either way). The profile is scaled
+    down per tile (empty tiles stay empty) or, for a higher density, every tile is filled towards full by the
+    same fraction ``(density - current) / (1 - current)``, so the result is exact and monotone in ``density``.
     """
     if not 0 < density <= 1:
         raise ConfigError(f"density must be in (0, 1], got {density}")
-    factor = density / trace.density
+    if trace.profile is None:
+        raise ConfigError("with_density needs a trace with a sparsity profile")
+    current = trace.density
+    factor = density / current
     out = Workload(shape=trace.shape, meta=dict(trace.meta))
     for (key, per), c in trace.terms.items():
         scale = factor if key.stage in KEPT_STAGES and per in (Per.PAIR, Per.PAIR_DIM) else 1.0
@@ -112,11 +116,14 @@ def with_density(trace: Workload, density: float) -> Workload:
     for name, v in trace.extra_reads.items():
         per = trace.basis_of_read(name)
         out.add_read(name, v * (factor if per in (Per.PAIR, Per.PAIR_DIM) else 1.0), per)
-    if trace.profile is None:
-        raise ConfigError("with_density needs a trace with a sparsity profile")
-    valid = tile_valid_counts(trace.shape.replace(layers=1, batch=1), trace.profile.tile)[None]
-    counts = np.minimum(np.rint(trace.profile.counts * factor), valid).astype(np.int64)
-    out.profile = SparsityProfile(tile=trace.profile.tile, counts=counts, group=trace.profile.group)
+    counts = trace.profile.counts.astype(np.float64)
+    if density <= current:
+        counts = counts * factor
+    else:
+        valid = tile_valid_counts(trace.shape.replace(layers=1, batch=1), trace.profile.tile)[None]
+        counts = counts + (valid - counts) * ((density - current) / (1 - current))
+    out.profile = SparsityProfile(tile=trace.profile.tile, counts=np.rint(counts).astype(np.int64),
+                                  group=trace.profile.group)
     out.meta["density_source"] = f"rescaled from the measured {trace.density:.3f} to a paper-stated {density:.3f}"
     return out
 
