@@ -4,7 +4,8 @@ PADE compares every baseline at **28 nm, 800 MHz, the same PE-array area, 352 KB
 (its Table III; shared/research/pade.md section 6.4). :func:`iso` applies such a setting:
 
 * node, clock (and the node's nominal voltage) replaced;
-* every buffer scaled by the same factor so the total is the setting's SRAM;
+* the SRAM total set to the setting's: buffers that hold no K/V keep their size and the K/V buffers share the
+  rest in proportion (when that leaves nothing, every buffer is scaled by one factor);
 * DRAM replaced by the setting's kind and bandwidth (the attained fraction is the architecture's own);
 * every unit's PE count scaled by one factor so the bottom-up PE-array area at the new node equals the
   reference architecture's (published module areas are dropped: they belong to the old node).
@@ -42,14 +43,20 @@ def iso(arch: AcceleratorArch, setting: IsoSetting | None = None, tech: Technolo
         raise ValueError(f"iso reference {setting.pe_area_of!r} must be an accelerator")
     target = pe_array_area_mm2(reference, setting.node_nm, tech)
     factor = target / pe_array_area_mm2(arch, setting.node_nm, tech)
-    sram = setting.sram_kb / arch.sram_kb
+    kv = [b for b in arch.buffers if {"k", "v"} & set(b.holds)]
+    other_kb = sum(b.kb for b in arch.buffers if b not in kv)
+    kv_kb = sum(b.kb for b in kv)
+    if setting.sram_kb > other_kb and kv_kb > 0:
+        sizes = {b.name: (b.kb * (setting.sram_kb - other_kb) / kv_kb if b in kv else b.kb) for b in arch.buffers}
+    else:
+        sizes = {b.name: b.kb * setting.sram_kb / arch.sram_kb for b in arch.buffers}
     return arch.model_copy(
         update={
             "node_nm": setting.node_nm,
             "clock_mhz": setting.clock_mhz,
             "vdd": None,
             "units": [_scaled_unit(u, factor) for u in arch.units],
-            "buffers": [b.model_copy(update={"kb": b.kb * sram}) for b in arch.buffers],
+            "buffers": [b.model_copy(update={"kb": sizes[b.name]}) for b in arch.buffers],
             "dram": Dram(kind=setting.dram_kind, gbps=setting.dram_gbps, latency_ns=arch.dram.latency_ns,
                          efficiency=arch.dram.efficiency),
             "normalised": f"iso-{setting.pe_area_of} ({setting.node_nm:g} nm, {setting.clock_mhz:g} MHz, "
