@@ -265,17 +265,27 @@ def arch_names() -> list[str]:
     return sorted(p.stem for p in CONFIG_DIR.glob("*.yaml") if p.stem != "technology")
 
 
-def load_arch(name_or_path: str | Path) -> AcceleratorArch | GpuArch:
-    """A bundled architecture by name (``"pade"``) or any YAML file by path."""
+def find_file(name_or_path: str | Path, directory: Path, suffix: str, what: str, bundled: list[str],
+              hint: str = "") -> Path:
+    """A bundled file by name (``directory/name.suffix``) or any existing file by path, else a clear error."""
     path = Path(name_or_path)
-    if path.suffix not in (".yaml", ".yml"):
-        path = CONFIG_DIR / f"{name_or_path}.yaml"
+    if path.suffix not in (suffix, ".yml" if suffix == ".yaml" else suffix):
+        path = directory / f"{name_or_path}{suffix}"
         if not path.exists():
-            raise ConfigError(f"unknown architecture {name_or_path!r}; bundled: {', '.join(arch_names())}")
+            raise ConfigError(f"unknown {what} {str(name_or_path)!r}; bundled: {', '.join(bundled)}{hint}")
     elif not path.exists():
-        raise ConfigError(f"architecture file {str(path)!r} does not exist")
+        raise ConfigError(f"{what} file {str(path)!r} does not exist")
+    return path
+
+
+def read_yaml(path: Path) -> Any:
     try:
-        data = yaml.safe_load(path.read_text())
+        return yaml.safe_load(path.read_text())
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML: {err}") from None
-    return validated(Arch, data, str(path))
+
+
+def load_arch(name_or_path: str | Path) -> AcceleratorArch | GpuArch:
+    """A bundled architecture by name (``"pade"``) or any YAML file by path."""
+    path = find_file(name_or_path, CONFIG_DIR, ".yaml", "architecture", arch_names())
+    return validated(Arch, read_yaml(path), str(path))

@@ -13,16 +13,16 @@ instead, :func:`with_density` rescales the kept-pair work to it and says so in `
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..core.shape import Shape
 from ..core.workload import Per, SparsityProfile, Workload, tile_valid_counts
-from .schema import ConfigError, validated
+from .schema import ConfigError, find_file, read_yaml, validated
 
 WORKLOAD_DIR = Path(__file__).parent / "workloads"
 TRACE_DIR = Path(__file__).parent / "traces"
@@ -61,38 +61,27 @@ def workload_names() -> list[str]:
 @lru_cache(maxsize=64)
 def load_model_shape(name_or_path: str) -> ModelShape:
     """A bundled model shape by name (``"llama2-7b"``) or a YAML file by path."""
-    path = Path(name_or_path)
-    if path.suffix not in (".yaml", ".yml"):
-        path = WORKLOAD_DIR / f"{name_or_path}.yaml"
-        if not path.exists():
-            raise ConfigError(f"unknown workload {name_or_path!r}; bundled: {', '.join(workload_names())}")
-    elif not path.exists():
-        raise ConfigError(f"workload file {str(path)!r} does not exist")
-    return validated(ModelShape, yaml.safe_load(path.read_text()), str(path))
+    path = find_file(name_or_path, WORKLOAD_DIR, ".yaml", "workload", workload_names())
+    return validated(ModelShape, read_yaml(path), str(path))
 
 
 def trace_names() -> list[str]:
     return sorted(p.stem for p in TRACE_DIR.glob("*.json"))
 
 
-@lru_cache(maxsize=32)
-def _load_trace(path: str) -> Workload:
-    return Workload.load(path)
+@lru_cache(maxsize=64)
+def _trace_json(path: str) -> dict:
+    return json.loads(Path(path).read_text())
 
 
-def load_trace(name_or_path: str) -> Workload:
-    """A bundled SmolLM2 trace by method name (``"pade"``) or a saved :class:`Workload` JSON by path."""
-    path = Path(name_or_path)
-    if path.suffix != ".json":
-        path = TRACE_DIR / f"{name_or_path}.json"
-        if not path.exists():
-            raise ConfigError(
-                f"no bundled trace {name_or_path!r}; bundled: {', '.join(trace_names())} "
-                "(regenerate them with `python -m sparseattn.eval.hwtraces`)"
-            )
-    elif not path.exists():
-        raise ConfigError(f"trace file {str(path)!r} does not exist")
-    return _load_trace(str(path))
+def load_trace(name_or_path: str | Path) -> Workload:
+    """A bundled SmolLM2 trace by method name (``"pade"``) or a saved :class:`Workload` JSON by path.
+
+    Each call returns a new :class:`Workload` (the parsed file is cached), so callers may modify it.
+    """
+    path = find_file(name_or_path, TRACE_DIR, ".json", "trace", trace_names(),
+                     " (regenerate them with `python -m sparseattn.eval.hwtraces`)")
+    return Workload.from_json(_trace_json(str(path)))
 
 
 def with_density(trace: Workload, density: float) -> Workload:

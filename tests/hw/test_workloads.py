@@ -32,7 +32,7 @@ def test_every_accelerator_has_causal_and_bidirectional_traces():
         assert t.profile is not None and 0 < t.density <= 1
         assert t.meta["captured_on"].startswith("SmolLM2-135M") and t.shape.q_len == 1024
         assert t.shape.causal == (not name.endswith("-bidir"))
-    with pytest.raises(ConfigError, match="no bundled trace 'nope'"):
+    with pytest.raises(ConfigError, match=r"unknown trace 'nope'; bundled: a3"):
         load_trace("nope")
 
 
