@@ -57,7 +57,7 @@ def plot_claims(claims: Sequence[Any], path: Path) -> Path:
     ax.axvline(1.0, color="black", lw=0.8)
     ax.set_xlabel("ratio (x), log scale; 1 = parity")
     ax.grid(True, axis="x", which="both", alpha=0.3)
-    ax.legend(loc="lower right")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.07), ncol=2)
     ax.set_title("Headline claims: paper vs sparseattn's simulation")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
