@@ -185,6 +185,21 @@ def unit_area_mm2(unit: ComputeUnit, node_nm: float, tech: Technology) -> float:
     return unit.count * tech.pe_area_mm2(contents, unit.bits, node_nm)
 
 
+def peak_formal_ops(arch: AcceleratorArch) -> float:
+    """Peak dense-attention throughput of the units that run Q.K^T and P.V MACs, ops/s (2 per MAC).
+
+    Bit-serial lanes count their AND-tree inputs per cycle divided by the plane width as 8-bit-MAC equivalents
+    (PADE: 128 lanes x 41 / 8). Used to normalise comparisons to equal peak compute.
+    """
+    macs = 0.0
+    for u in arch.units:
+        if u.kind == UnitKind.BIT_SERIAL_LANES and u.runs("qk", "add"):
+            macs += u.count * u.rate("add") / u.bits
+        elif u.runs("qk", "mac") or u.runs("pv", "mac"):
+            macs += u.count * u.rate("mac")
+    return 2 * macs * arch.clock_mhz * 1e6
+
+
 # ------------------------------------------------------------------------------------------------ simulate
 def simulate(
     arch: AcceleratorArch | GpuArch,

@@ -27,7 +27,7 @@ from typing import Any
 
 from ..hw.normalise import at_node, iso
 from ..hw.schema import AcceleratorArch, GpuArch, load_arch
-from ..hw.simulator import SimResult, simulate
+from ..hw.simulator import SimResult, peak_formal_ops, simulate
 from ..hw.workloads import load_model_shape, load_trace, with_density
 
 SOFA_SET = (("bert-base", 512), ("bert-large", 512), ("gpt2", 1024), ("bloom-1.7b", 2048), ("llama2-7b", 4096))
@@ -188,6 +188,11 @@ def _gpu_claims(paper: str, acc: str, gpu: str, workloads, speed: float, energy:
                   list(common), per)
         if metric == "energy":
             c.variants["accelerator on-chip energy only (DRAM excluded)"] = ratio("energy_core")
+        if metric == "speed":
+            peak_acc = peak_formal_ops(_build((acc, "published")))
+            peak_gpu = g_arch.peak_tflops["bf16"] * 1e12
+            c.variants[f"per unit of peak compute (GPU {peak_gpu / 1e12:g} TFLOP/s vs {acc} {peak_acc / 1e12:.3g} "
+                       f"TOPS on its Q.K/P.V units)"] = c.ours * peak_gpu / peak_acc
         density, source = PAPER_DENSITY[paper]
         c.variants[f"{acc} at the paper's density {density} ({source})"] = ratio(metric, density=density)
         if not c.within:

@@ -101,3 +101,11 @@ def test_gqa_workloads_read_less_kv_than_mha():
     gqa = simulate(load_arch("sanger"), load_trace("sanger"), load_model_shape("llama3-8b").shape(2048))
     assert gqa.dram_bytes["v"] < mha.dram_bytes["v"]
     assert trace.profile is not None
+
+
+def test_peak_formal_ops_counts_the_formal_units():
+    from sparseattn.hw.simulator import peak_formal_ops
+
+    assert peak_formal_ops(load_arch("sofa")) == pytest.approx(2 * 512 * 1e9)  # SA-1 + SA-2, 256 PEs each
+    assert peak_formal_ops(load_arch("pade")) == pytest.approx(2 * (128 * 41 / 8 + 256) * 800e6)
+    assert peak_formal_ops(tiny_arch()) == pytest.approx(2 * 64 * 1e9)
