@@ -191,11 +191,16 @@ def peak_formal_ops(arch: AcceleratorArch) -> float:
     Bit-serial lanes count their AND-tree inputs per cycle divided by the plane width as 8-bit-MAC equivalents
     (PADE: 128 lanes x 41 / 8). Used to normalise comparisons to equal peak compute.
     """
+    formal = {}
+    for stage, op in (("qk", "mac"), ("qk", "add"), ("pv", "mac")):  # the unit each would be mapped to
+        unit = next((u for u in arch.units if u.runs(stage, op)), None)
+        if unit is not None and (op == "mac" or unit.kind == UnitKind.BIT_SERIAL_LANES):
+            formal[unit.name] = unit
     macs = 0.0
-    for u in arch.units:
-        if u.kind == UnitKind.BIT_SERIAL_LANES and u.runs("qk", "add"):
+    for u in formal.values():
+        if u.kind == UnitKind.BIT_SERIAL_LANES:
             macs += u.count * u.rate("add") / u.bits
-        elif u.runs("qk", "mac") or u.runs("pv", "mac"):
+        else:
             macs += u.count * u.rate("mac")
     return 2 * macs * arch.clock_mhz * 1e6
 
