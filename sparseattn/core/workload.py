@@ -292,7 +292,7 @@ class Workload:
         return _merge(first, second, a.replace(heads=a.heads + b.heads, kv_heads=a.kv_heads + b.kv_heads))
 
     # ----------------------------------------------------------------------------------------- scaling
-    def scaled_to(self, shape: Shape) -> Workload:
+    def scaled_to(self, shape: Shape, with_profile: bool = True) -> Workload:
         """This workload carried to another shape, assuming the same density and sparsity pattern.
 
         * each op count is multiplied by ``basis(new) / basis(old)`` for its :class:`Per`;
@@ -301,6 +301,9 @@ class Workload:
           last valid key tile when causal), times the new tile's valid pairs;
         * ``extra_reads`` scale by their own basis (:meth:`basis_of_read`; key-dim unless stated);
         * ``meta["scaled_from"]`` records the original shape and ``meta["scaling"]`` the rule.
+
+        ``with_profile=False`` skips resampling the profile (the result has none): hardware models that project
+        the source profile onto their own tiling need only the counts.
         """
         if shape.causal != self.shape.causal:
             raise ValueError("scaled_to cannot change whether attention is causal")
@@ -313,7 +316,7 @@ class Workload:
             for k, v in self.extra_reads.items()
         }
         out.read_basis = dict(self.read_basis)
-        if self.profile is not None:
+        if self.profile is not None and with_profile:
             out.profile = _resample_profile(self.profile, self.shape, shape)
         out.meta["scaled_from"] = self.shape.to_dict() if "scaled_from" not in self.meta else self.meta["scaled_from"]
         out.meta["scaling"] = (

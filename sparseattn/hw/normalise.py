@@ -28,9 +28,14 @@ def pe_array_area_mm2(arch: AcceleratorArch, node_nm: float | None = None, tech:
 
 
 def _scaled_unit(u: ComputeUnit, factor: float) -> ComputeUnit:
+    """A unit with ``factor`` times the PEs; a systolic array grows in width (its height is the query tile it
+    was designed around) and shrinks in height."""
     if u.rows is not None and u.cols is not None:
-        rows = max(1, round(u.rows * factor))
-        return u.model_copy(update={"rows": rows, "count": rows * u.cols, "area_mm2": None})
+        if factor >= 1:
+            rows, cols = u.rows, max(1, round(u.cols * factor))
+        else:
+            rows, cols = max(1, round(u.rows * factor)), u.cols
+        return u.model_copy(update={"rows": rows, "cols": cols, "count": rows * cols, "area_mm2": None})
     return u.model_copy(update={"count": max(1, round(u.count * factor)), "area_mm2": None})
 
 

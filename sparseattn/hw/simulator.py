@@ -38,10 +38,11 @@ import numpy as np
 
 from ..core.shape import Shape
 from ..core.workload import OpKey, Per, Workload
-from .schema import PE_CONTENTS, AcceleratorArch, ComputeUnit, ConfigError, GpuArch, UnitKind
+from .schema import PE_CONTENTS, AcceleratorArch, ComputeUnit, ConfigError, GpuArch, UnitKind, load_arch
 from .systolic import gemm_cycles
 from .technology import Technology, load_technology
 from .tiling import Tiling, check_fit, project, traffic
+from .workloads import load_trace
 
 KEPT_STAGES = ("qk", "softmax", "pv")
 
@@ -207,26 +208,36 @@ def peak_formal_ops(arch: AcceleratorArch) -> float:
 
 # ------------------------------------------------------------------------------------------------ simulate
 def simulate(
-    arch: AcceleratorArch | GpuArch,
-    trace: Workload,
+    arch: AcceleratorArch | GpuArch | str | Path,
+    trace: Workload | str | Path,
     shape: Shape | None = None,
     tiling: Tiling | None = None,
     tech: Technology | None = None,
 ) -> SimResult:
-    """Simulate ``trace`` (carried to ``shape`` when given) on ``arch``; see the module docstring."""
+    """Simulate ``trace`` (carried to ``shape`` when given) on ``arch``; see the module docstring.
+
+    ``arch`` and ``trace`` may be objects, bundled names (``"pade"``) or file paths. A GPU runs dense attention
+    of the shape (:mod:`~sparseattn.hw.gpu`).
+    """
+    if isinstance(arch, str | Path):
+        arch = load_arch(arch)
+    if isinstance(trace, str | Path):
+        trace = load_trace(trace)
+    if not isinstance(trace, Workload):
+        raise ConfigError(f"trace must be a Workload, a bundled trace name or a JSON path, got {type(trace).__name__}")
     if isinstance(arch, GpuArch):
         from .gpu import simulate_gpu
 
         return simulate_gpu(arch, shape or trace.shape)
+    if not isinstance(arch, AcceleratorArch):
+        raise ConfigError(f"arch must be an architecture, a bundled name or a YAML path, got {type(arch).__name__}")
     tech = tech or load_technology()
     tiling = tiling or Tiling.of(arch)
     if trace.profile is None:
         raise ConfigError("the trace has no sparsity profile")
     source = trace
     if shape is not None and shape != trace.shape:
-        bare = Workload(shape=trace.shape, terms=dict(trace.terms), extra_reads=dict(trace.extra_reads),
-                        meta=dict(trace.meta), read_basis=dict(trace.read_basis))
-        trace = bare.scaled_to(shape)
+        trace = trace.scaled_to(shape, with_profile=False)  # the profile is projected by `project` below
     shape = trace.shape
     check_fit(arch, shape, tiling)
     ts = project(source, shape, tiling)
@@ -240,8 +251,9 @@ def simulate(
     valid_w = np.broadcast_to(ts.valid.sum(-1)[None], kept_w.shape) / (ts.valid.sum() * kept_w.shape[0])
     row_w = np.broadcast_to(ts.rows[None].astype(np.float64), kept_w.shape) / (ts.rows.sum() * kept_w.shape[0])
 
-    # busy cycles per (unit, stage, op kind), then per tile
-    busy: dict[tuple[str, str, str], float] = {}
+    # busy cycles per (unit, stage, op kind) and query tile, and the energy of every operation
+    weights = {"kept": kept_w, "valid": valid_w, "row": row_w}
+    per_us: dict[tuple[str, str, str], np.ndarray] = {}
     energy: dict[str, float] = {}
     for (key, per), count in trace.terms.items():
         if count == 0:
@@ -251,20 +263,14 @@ def simulate(
         cyc = count * passes(unit, key.bits) / (unit.count * unit.rate(key.op) * eff)
         basis = "kept" if key.stage in KEPT_STAGES and per in (Per.PAIR, Per.PAIR_DIM, Per.PAIR_LOG) else (
             "row" if per in (Per.ROW, Per.ROW_DIM) else "valid")
-        slot = (unit.name, key.stage, basis, key.op)
-        busy[slot] = busy.get(slot, 0.0) + cyc
+        slot = (unit.name, key.stage, key.op)
+        per_us[slot] = per_us.get(slot, 0.0) + cyc * weights[basis]
         action = f"{unit.name}/{key.stage}:{key.op}{key.bits}"
         energy[action] = energy.get(action, 0.0) + count * tech.op_energy_pj(key.op, key.bits, arch.node_nm, vdd)
 
-    weights = {"kept": kept_w, "valid": valid_w, "row": row_w}
     units = {u.name: u for u in arch.units}
-    stages = sorted({s for (_, s, _, _) in busy})
-    # per (unit, stage) busy cycles per tile: concurrent op kinds overlap, others add
-    per_us: dict[tuple[str, str], np.ndarray] = {}
-    for (uname, stage, basis, op), cyc in busy.items():
-        key2 = (uname, stage, op)
-        per_us.setdefault(key2, np.zeros_like(kept_w))
-        per_us[key2] = per_us[key2] + cyc * weights[basis]
+    stages = sorted({s for (_, s, _) in per_us})
+    # per (unit, stage): concurrent op kinds of a PE overlap, others add
     unit_stage: dict[tuple[str, str], np.ndarray] = {}
     for (uname, stage, _op), arr in per_us.items():
         prev = unit_stage.get((uname, stage))

@@ -116,14 +116,6 @@ def _build(key: tuple) -> AcceleratorArch | GpuArch:
         arch = iso(arch)
     elif mode == "28nm":
         arch = at_node(arch, 28)
-    for field_name, value in over:
-        if field_name == "scale":  # an accelerator `value` times larger: PEs and DRAM bandwidth
-            arch = arch.model_copy(update={
-                "units": [u.model_copy(update={"count": max(1, round(u.count * value)), "rows": None, "cols": None,
-                                               "area_mm2": None if u.area_mm2 is None else u.area_mm2 * value})
-                          for u in arch.units],
-                "dram": arch.dram.model_copy(update={"gbps": arch.dram.gbps * value}),
-            })
     return arch
 
 
@@ -152,13 +144,15 @@ def on_chip_j(r: SimResult) -> float:
 
 
 def _vs_gpu(acc: str, gpu: str, workloads: Sequence[tuple[str, int]], metric: str,
-            gpu_over: tuple = (), acc_over: tuple = (), density: float | None = None) -> dict[str, float]:
+            gpu_over: tuple = (), copies: float = 1.0, density: float | None = None) -> dict[str, float]:
+    """GPU / accelerator ratio per workload; ``copies`` identical accelerators (PEs, buffers and DRAM) split
+    the heads between them, dividing the accelerator's latency."""
     out = {}
     for model, seq in workloads:
-        a = _sim((acc, "published", *acc_over), model, seq, density)
+        a = _sim((acc, "published"), model, seq, density)
         g = _sim((gpu, "published", *gpu_over), model, seq)
         if metric == "speed":
-            out[f"{model}@{seq}"] = g.latency_s / a.latency_s
+            out[f"{model}@{seq}"] = g.latency_s / (a.latency_s / copies)
         else:
             out[f"{model}@{seq}"] = g.energy_j / (a.energy_j if metric == "energy" else on_chip_j(a))
     return out
@@ -174,8 +168,8 @@ def _gpu_claims(paper: str, acc: str, gpu: str, workloads, speed: float, energy:
         f"{gpu}: dense bf16 roofline, {g_arch.compute_efficiency:.0%} of {g_arch.peak_tflops['bf16']:g} TFLOP/s, "
         f"{g_arch.board_power_w:g} W board power, batch 1, prefill only",
     ]
-    def ratio(metric: str, gpu_over: tuple = (), acc_over: tuple = (), density: float | None = None) -> float:
-        return _geomean(list(_vs_gpu(acc, gpu, workloads, metric, gpu_over, acc_over, density).values()))
+    def ratio(metric: str, gpu_over: tuple = (), copies: float = 1.0, density: float | None = None) -> float:
+        return _geomean(list(_vs_gpu(acc, gpu, workloads, metric, gpu_over, copies, density).values()))
 
     def gpu_lever(metric: str, value: float, name: str, lo: float, hi: float, meaning: str) -> Lever:
         solved = _solve(lambda x: ratio(metric, gpu_over=((name, x),)), value, lo, hi)
@@ -199,9 +193,9 @@ def _gpu_claims(paper: str, acc: str, gpu: str, workloads, speed: float, energy:
             c.levers.append(gpu_lever(metric, value, "compute_efficiency", 1e-5, 1.0,
                                       "the fraction of its peak the GPU would have to attain"))
             if metric == "speed":
-                solved = _solve(lambda x: ratio("speed", acc_over=(("scale", x),)), value, 1e-2, 1e5, steps=14)
-                c.levers.append(Lever(f"{acc}.scale", 1.0, solved, (1e-2, 1e5),
-                                      "PEs and DRAM bandwidth multiplied by this factor"))
+                solved = _solve(lambda x: ratio("speed", copies=x), value, 1e-2, 1e6)
+                c.levers.append(Lever(f"{acc} copies", 1.0, solved, (1e-2, 1e6),
+                                      "identical accelerators (PEs, SRAM, DRAM bandwidth) splitting the heads"))
             else:
                 c.levers.append(gpu_lever(metric, value, "board_power_w", 1.0, 1e5,
                                           "GPU power charged while it runs attention"))

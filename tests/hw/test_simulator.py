@@ -109,3 +109,14 @@ def test_peak_formal_ops_counts_the_formal_units():
     assert peak_formal_ops(load_arch("sofa")) == pytest.approx(2 * 512 * 1e9)  # SA-1 + SA-2, 256 PEs each
     assert peak_formal_ops(load_arch("pade")) == pytest.approx(2 * (128 * 41 / 8 + 256) * 800e6)
     assert peak_formal_ops(tiny_arch()) == pytest.approx(2 * 64 * 1e9)
+
+
+def test_simulate_takes_names_and_rejects_other_things():
+    by_name = simulate("sanger", "sanger", LLAMA_2K)
+    assert by_name.latency_s == simulate(load_arch("sanger"), load_trace("sanger"), LLAMA_2K).latency_s
+    with pytest.raises(ConfigError, match="trace must be a Workload"):
+        simulate("sanger", 42, LLAMA_2K)
+    with pytest.raises(ConfigError, match="arch must be an architecture"):
+        simulate(3.5, "sanger", LLAMA_2K)
+    with pytest.raises(ConfigError, match="unknown architecture"):
+        simulate("tpu", "sanger", LLAMA_2K)
