@@ -38,13 +38,12 @@ import numpy as np
 
 from ..core.shape import Shape
 from ..core.workload import OpKey, Per, Workload
+from .gpu import attention_flops, simulate_gpu
 from .schema import PE_CONTENTS, AcceleratorArch, ComputeUnit, ConfigError, GpuArch, UnitKind, load_arch
 from .systolic import gemm_cycles
 from .technology import Technology, load_technology
 from .tiling import Tiling, check_fit, project, traffic
-from .workloads import load_trace
-
-KEPT_STAGES = ("qk", "softmax", "pv")
+from .workloads import KEPT_STAGES, load_trace
 
 
 @dataclass
@@ -130,11 +129,6 @@ class SimResult:
             for k, v in getattr(self, section).items():
                 w.writerow([section, k, f"{v:.6g}"])
         return buf.getvalue()
-
-
-def dense_ops(shape: Shape) -> float:
-    """Multiply and add of Q.K^T and P.V over the valid pairs: 4 x pairs x head_dim."""
-    return 4.0 * shape.valid_pairs * shape.head_dim
 
 
 # ------------------------------------------------------------------------------------------------ mapping
@@ -226,8 +220,6 @@ def simulate(
     if not isinstance(trace, Workload):
         raise ConfigError(f"trace must be a Workload, a bundled trace name or a JSON path, got {type(trace).__name__}")
     if isinstance(arch, GpuArch):
-        from .gpu import simulate_gpu
-
         return simulate_gpu(arch, shape or trace.shape)
     if not isinstance(arch, AcceleratorArch):
         raise ConfigError(f"arch must be an architecture, a bundled name or a YAML path, got {type(arch).__name__}")
@@ -333,7 +325,7 @@ def simulate(
         clock_mhz=arch.clock_mhz,
         cycles=cycles,
         latency_s=latency,
-        dense_ops=dense_ops(shape),
+        dense_ops=attention_flops(shape),
         energy_pj=energy,
         area_mm2=area,
         dram_bytes=mem.dram_bytes,

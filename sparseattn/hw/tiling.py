@@ -104,7 +104,9 @@ def _prefix(x: np.ndarray) -> np.ndarray:
     return out
 
 
-def _source_range(lo: np.ndarray, hi: np.ndarray, n_target: int, n_source_tiles: int) -> np.ndarray:
+def _source_range(
+    lo: np.ndarray, hi: np.ndarray, n_target: int, n_source_tiles: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Source base-tile index edges covering normalised target ranges (at least one tile each)."""
     start = np.floor(lo / n_target * n_source_tiles).astype(np.int64)
     stop = np.ceil(hi / n_target * n_source_tiles).astype(np.int64)
