@@ -33,7 +33,7 @@ def attention(
     ``q``, ``k`` and ``v`` are positional-only, so a method parameter may be called ``k`` (top-k's count).
 
     Args:
-        method: a registered method name (see :func:`methods`).
+        method: a registered method name (see :func:`list_methods`).
         causal: queries are the last ``Nq`` positions and see only keys at or before their position.
         scale: logit scale, default ``1/sqrt(D)``.
         layer: index of the model layer this call belongs to; selects the entry of per-layer parameters.
@@ -58,6 +58,6 @@ def attention(
         return spec.fn(AttentionCall(q=q, k=k, v=v, shape=shape, scale=scale, layer=layer, side=side, state=state), p)
 
 
-def methods() -> dict[str, MethodInfo]:
+def list_methods() -> dict[str, MethodInfo]:
     """Every registered method with its summary and parameters (name, type, default, range, meaning)."""
     return {name: registry.describe(registry.get_method(name)) for name in registry.method_names()}

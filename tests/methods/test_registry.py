@@ -6,7 +6,7 @@ from tests.helpers import random_qkv
 
 
 def test_methods_lists_names_and_parameters():
-    ms = sparseattn.methods()
+    ms = sparseattn.list_methods()
     assert {"dense", "topk", "threshold", "block_topk"} <= set(ms)
     topk = {p.name: p for p in ms["topk"].parameters}
     assert set(topk) == {"ratio", "k", "min_keys"}
@@ -20,7 +20,7 @@ def test_unknown_method_lists_the_available_ones():
     with pytest.raises(InvalidParameterError, match=r"unknown method 'sofa2'; available methods: ") as err:
         sparseattn.attention(q, k, v, "sofa2")
     listed = str(err.value).split("available methods: ")[1].split(", ")
-    assert listed == sorted(sparseattn.methods()) and {"sofa", "pade", "sanger", "topk"} <= set(listed)
+    assert listed == sorted(sparseattn.list_methods()) and {"sofa", "pade", "sanger", "topk"} <= set(listed)
 
 
 def test_unknown_parameter_lists_the_valid_ones():

@@ -1,0 +1,16 @@
+"""Command line: ``sparseattn methods | eval | run | simulate | reproduce``.
+
+One module per command, each registering itself on the shared Typer ``app`` (``_app.py``).
+"""
+
+from __future__ import annotations
+
+from . import eval_cmd, methods_cmd, reproduce_cmd, run_cmd, simulate_cmd  # noqa: F401  (registration)
+from ._app import app
+from .options import parse_method_options
+
+__all__ = ["app", "main", "parse_method_options"]
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()
