@@ -9,8 +9,8 @@
 8546304.0
 """
 
-from .api import attention, list_methods
+from .api import attention, list_methods, select
 from .core import Shape, SparseResult, Workload
 
 __version__ = "0.1.0"
-__all__ = ["Shape", "SparseResult", "Workload", "__version__", "attention", "list_methods"]
+__all__ = ["Shape", "SparseResult", "Workload", "__version__", "attention", "list_methods", "select"]

@@ -1,4 +1,5 @@
-"""The public entry point: ``attention(q, k, v, method=..., causal=..., **params) -> SparseResult``."""
+"""The public entry points: ``attention(q, k, v, method=...) -> SparseResult`` and ``select(q, k, method=...)
+-> Selection`` (the kept pairs alone), plus the method listing."""
 
 from __future__ import annotations
 
@@ -6,12 +7,28 @@ from typing import Any
 
 import torch
 
+from .core.call import AttentionCall
+from .core.driver import select_pairs
 from .core.errors import InvalidParameterError
 from .core.result import SparseResult
+from .core.selection import Selection
 from .core.side import SideInputs
 from .core.validation import validate_qkv
 from .methods import registry
-from .methods.registry import AttentionCall, MethodInfo
+from .methods.registry import MethodInfo
+
+
+def _call(q, k, v, method, causal, scale, layer, side, state, params) -> tuple[registry.MethodSpec, Any, AttentionCall]:
+    spec = registry.get_method(method)
+    shape, scale = validate_qkv(q, k, v, causal, scale)
+    p = registry.parse_params(method, params)
+    if layer is not None and (isinstance(layer, bool) or not isinstance(layer, int) or layer < 0):
+        raise InvalidParameterError(f"layer must be a non-negative int or None, got {layer!r}")
+    if side is not None and not isinstance(side, SideInputs):
+        raise InvalidParameterError(f"side must be a SideInputs or None, got {type(side).__name__}")
+    if state is not None and not isinstance(state, dict):
+        raise InvalidParameterError(f"state must be a dict or None, got {type(state).__name__}")
+    return spec, p, AttentionCall(q=q, k=k, v=v, shape=shape, scale=scale, layer=layer, side=side, state=state)
 
 
 def attention(
@@ -45,17 +62,30 @@ def attention(
     Returns:
         :class:`~sparseattn.core.result.SparseResult` with the output, the kept-pair mask and the trace.
     """
-    spec = registry.get_method(method)
-    shape, scale = validate_qkv(q, k, v, causal, scale)
-    p = registry.parse_params(method, params)
-    if layer is not None and (isinstance(layer, bool) or not isinstance(layer, int) or layer < 0):
-        raise InvalidParameterError(f"layer must be a non-negative int or None, got {layer!r}")
-    if side is not None and not isinstance(side, SideInputs):
-        raise InvalidParameterError(f"side must be a SideInputs or None, got {type(side).__name__}")
-    if state is not None and not isinstance(state, dict):
-        raise InvalidParameterError(f"state must be a dict or None, got {type(state).__name__}")
+    spec, p, call = _call(q, k, v, method, causal, scale, layer, side, state, params)
     with torch.no_grad():
-        return spec.fn(AttentionCall(q=q, k=k, v=v, shape=shape, scale=scale, layer=layer, side=side, state=state), p)
+        return spec.factory(p).run(call)
+
+
+def select(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    /,
+    method: str,
+    *,
+    causal: bool = False,
+    scale: float | None = None,
+    layer: int | None = None,
+    side: SideInputs | None = None,
+    **params: Any,
+) -> Selection:
+    """Only the selection of ``method``: which pairs it keeps (and their predicted scores), without computing
+    attention. ``Selection.blocks(bq, bk)`` gives the compact per-query-block key-block lists a block-sparse
+    kernel or FlexAttention's ``BlockMask.from_kv_blocks`` takes. Stateful methods (SpAtten) select from a fresh
+    state."""
+    spec, p, call = _call(q, k, k, method, causal, scale, layer, side, None, params)
+    with torch.no_grad():
+        return select_pairs(spec.factory(p), call)
 
 
 def list_methods() -> dict[str, MethodInfo]:

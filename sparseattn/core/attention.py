@@ -50,7 +50,7 @@ def masked_softmax_(scores: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
     return scores.div_(scores.sum(dim=-1, keepdim=True))
 
 
-def attend(scores: torch.Tensor, keep: torch.Tensor, v: torch.Tensor, out_dtype: torch.dtype) -> torch.Tensor:
+def attend_kept(scores: torch.Tensor, keep: torch.Tensor, v: torch.Tensor, out_dtype: torch.dtype) -> torch.Tensor:
     """Softmax over the kept pairs of ``scores`` (consumed in place), times ``v``, cast to ``out_dtype``."""
     p = masked_softmax_(scores, keep)
     return grouped_pv(p, v).to(out_dtype)
@@ -113,7 +113,7 @@ def rowwise_attention(
         valid = chunk_valid_mask(a, b, width, shape, q.device)
         chosen = select(scores, valid, a)
         keep[:, :, a:b, :width] = chosen
-        out[:, :, a:b] = attend(scores, chosen, v[:, :, :width], q.dtype)
+        out[:, :, a:b] = attend_kept(scores, chosen, v[:, :, :width], q.dtype)
     return out, keep
 
 

@@ -11,6 +11,9 @@ A :class:`Workload` is the only thing that passes from ``methods/`` to ``hw/``. 
   memory traffic of any coarser tiling;
 * ``extra_reads`` -- bytes a method implies beyond Q, K, V and O (bit planes, re-fetches, ...), each with a
   scaling basis in ``read_basis`` (default: key-dim, i.e. bytes of a K-sized tensor);
+* ``samples`` -- per-row statistics a hardware *timing* model needs beyond counts, as small integer arrays (PADE's
+  planes fetched per (query row, key) for a sample of rows, from which ``hw`` derives lane utilisation); they are
+  samples of behaviour, not totals, so scaling keeps them and stacking layers concatenates their rows;
 * ``meta`` -- method name, parameters, notes and, after scaling, where the counts were scaled from.
 
 Vocabulary. Stages: ``quantize``, ``predict``, ``select``, ``kvgen`` (on-demand K/V projection), ``qk``,
@@ -39,6 +42,7 @@ from .shape import Shape, valid_mask
 BASE_TILE = 16
 STAGES = ("quantize", "predict", "select", "kvgen", "qk", "softmax", "pv", "other")
 OPS = ("mac", "mul", "add", "shift", "compare", "exp", "div", "lzc", "load")
+KEPT_STAGES = ("qk", "softmax", "pv")  # the formal computation: its per-pair work is work on kept pairs
 
 
 class OpKey(NamedTuple):
@@ -65,6 +69,17 @@ class Per(str, Enum):
     KEY_DIM = "key_dim"
     PAIR_LOG = "pair_log"
     FIXED = "fixed"
+
+
+PAIR_BASES = (Per.PAIR, Per.PAIR_DIM, Per.PAIR_LOG)
+
+
+def is_kept_work(stage: str, per: Per | str) -> bool:
+    """The one rule for "work on kept pairs": a formal-stage count (``qk``, ``softmax``, ``pv``) that scales with
+    pairs. It moves with the kept density (:func:`~sparseattn.hw.traces.with_density`) and is spread over query
+    tiles by their kept pairs in the simulator; everything else (prediction and selection scan every valid pair,
+    per-row work) does not."""
+    return stage in KEPT_STAGES and Per(per) in PAIR_BASES
 
 
 def _basis(shape: Shape, per: Per) -> float:
@@ -194,6 +209,7 @@ class Workload:
     extra_reads: dict[str, float] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
     read_basis: dict[str, Per] = field(default_factory=dict)  # scaling basis of each extra read (default KEY_DIM)
+    samples: dict[str, np.ndarray] = field(default_factory=dict)  # per-row samples for timing models (2-D arrays)
 
     # ----------------------------------------------------------------------------------------- building
     def add(self, stage: str, op: str, bits: int, count: float, per: Per | str = Per.PAIR) -> Workload:
@@ -221,6 +237,17 @@ class Workload:
             raise ValueError(f"extra read {name!r} already scales by {self.read_basis[name].value}, not {per.value}")
         self.extra_reads[name] = self.extra_reads.get(name, 0.0) + nbytes
         self.read_basis[name] = per
+        return self
+
+    def add_sample(self, name: str, rows: np.ndarray) -> Workload:
+        """Append ``rows`` (a 2-D array of small non-negative integers) to the sample ``name``; returns ``self``."""
+        rows = np.asarray(rows)
+        if rows.ndim != 2 or rows.dtype.kind not in "iu" or (rows.size and int(rows.min()) < 0):
+            raise ValueError(f"sample {name!r} must be a 2-D array of non-negative integers, got {rows.dtype} "
+                             f"of shape {rows.shape}")
+        old = self.samples.get(name)
+        self.samples[name] = rows.astype(np.uint8 if rows.size == 0 or rows.max() < 256 else np.int32) if old is None \
+            else _stack_rows(old, rows)
         return self
 
     def basis_of_read(self, name: str) -> Per:
@@ -316,6 +343,7 @@ class Workload:
             for k, v in self.extra_reads.items()
         }
         out.read_basis = dict(self.read_basis)
+        out.samples = dict(self.samples)
         if self.profile is not None and with_profile:
             out.profile = _resample_profile(self.profile, self.shape, shape)
         out.meta["scaled_from"] = self.shape.to_dict() if "scaled_from" not in self.meta else self.meta["scaled_from"]
@@ -336,6 +364,7 @@ class Workload:
             "profile": None if self.profile is None else self.profile.to_json(),
             "extra_reads": dict(self.extra_reads),
             "read_basis": {k: v.value for k, v in self.read_basis.items()},
+            "samples": {k: _pack_array(v) for k, v in self.samples.items()},
             "meta": _jsonable(self.meta),
         }
 
@@ -349,6 +378,8 @@ class Workload:
         basis = data.get("read_basis", {})
         for name, nbytes in data.get("extra_reads", {}).items():
             w.add_read(name, float(nbytes), basis.get(name, Per.KEY_DIM))
+        for name, packed in data.get("samples", {}).items():
+            w.samples[name] = _unpack_array(packed)
         w.meta = dict(data.get("meta", {}))
         return w
 
@@ -371,6 +402,9 @@ def _merge(a: Workload, b: Workload, shape: Shape) -> Workload:
             out.add(key.stage, key.op, key.bits, c, per)
         for name, v in w.extra_reads.items():
             out.add_read(name, v, w.basis_of_read(name))
+    for w in (a, b):
+        for name, rows in w.samples.items():
+            out.samples[name] = rows if name not in out.samples else _stack_rows(out.samples[name], rows)
     if (a.profile is None) != (b.profile is None):
         raise ValueError("cannot merge a workload that has a sparsity profile with one that has none")
     if a.profile is not None and b.profile is not None:
@@ -387,6 +421,22 @@ def _merge(a: Workload, b: Workload, shape: Shape) -> Workload:
     if a.meta.get("method") != b.meta.get("method"):
         out.meta["method"] = "+".join(str(m) for m in (a.meta.get("method"), b.meta.get("method")))
     return out
+
+
+def _stack_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Rows of ``a`` then ``b``, the narrower one zero-padded on the right."""
+    width = max(a.shape[1], b.shape[1])
+    dtype = np.promote_types(a.dtype, b.dtype)
+    pad = [np.pad(x.astype(dtype), ((0, 0), (0, width - x.shape[1]))) for x in (a, b)]
+    return np.concatenate(pad)
+
+
+def _pack_array(a: np.ndarray) -> dict[str, Any]:
+    return {"dtype": str(a.dtype), "shape": list(a.shape), "data_zlib_b64": _pack(a)}
+
+
+def _unpack_array(data: Mapping[str, Any]) -> np.ndarray:
+    return _unpack(data["data_zlib_b64"], np.dtype(data["dtype"])).reshape(data["shape"])
 
 
 def _resample_profile(p: SparsityProfile, old: Shape, new: Shape) -> SparsityProfile:

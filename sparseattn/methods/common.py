@@ -60,6 +60,19 @@ def grouped_int_logits(
     return (s * qs.to(dt) * ks.to(dt) * scale).to(torch.float32).view(b, heads, rows, width)
 
 
+def keep_top_counts(scores: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
+    """Boolean mask of the ``counts[row]`` largest entries of each row of ``scores [..., R, C]``.
+
+    ``counts`` is int64 ``[R]`` (shared by the leading dims); each must be >= 1 and at most the number of
+    finite entries of its row (invalid entries are -inf and are then never chosen).
+    """
+    kmax = int(counts.max())
+    _, idx = torch.topk(scores, kmax, dim=-1, sorted=True)
+    chosen = torch.arange(kmax, device=scores.device) < counts[:, None]
+    keep = torch.zeros(scores.shape, dtype=torch.bool, device=scores.device)
+    return keep.scatter_(-1, idx, chosen.expand(idx.shape))
+
+
 def keep_predicted_max(keep: torch.Tensor, pred: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
     """Guard: every row keeps (at least) the key with its largest *predicted* score."""
     top = pred.masked_fill(~valid, float("-inf")).argmax(dim=-1, keepdim=True)

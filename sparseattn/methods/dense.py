@@ -10,16 +10,18 @@ Its trace counts the dense work at the input dtype's width (32 bits for float32)
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
 from pydantic import Field
 
-from ..core.attention import attend, exact_attention, formal_workload, valid_mask_4d
+from ..core.attention import attend_kept, exact_attention, formal_workload, valid_mask_4d
+from ..core.driver import Method, RowBlock, Tally
 from ..core.quant import quantize_symmetric
-from ..core.result import SparseResult
 from ..core.validation import dtype_bits
-from .common import grouped_int_logits
+from ..core.workload import Workload
+from .common import LowPrecision, grouped_int_logits
 from .registry import AttentionCall, MethodParams, register
 
 
@@ -28,13 +30,25 @@ class DenseParams(MethodParams):
 
 
 @register("dense", DenseParams, "exact attention over every valid pair (the reference)")
-def dense(call: AttentionCall, p: DenseParams) -> SparseResult:
-    shape = call.shape
-    valid = valid_mask_4d(shape, call.q.device)
-    out = exact_attention(call.q, call.k, call.v, shape, call.scale, valid)
-    keep = valid.expand(shape.batch, shape.heads, shape.q_len, shape.k_len)
-    trace = formal_workload(shape, valid, dtype_bits(call.q.dtype), "dense", p.model_dump())
-    return SparseResult(out=out, keep=keep, trace=trace)
+class Dense(Method):
+    """One block of every row: select the valid pairs, attend with PyTorch's fused SDPA."""
+
+    def block_rows(self, call: AttentionCall) -> int:
+        return call.shape.q_len
+
+    def predict(self, ctx: None, block: RowBlock, tally: Tally) -> None:
+        return None
+
+    def select(self, ctx: None, block: RowBlock, prediction: None, tally: Tally) -> torch.Tensor:
+        return valid_mask_4d(block.call.shape, block.call.q.device)
+
+    def attend(self, ctx: None, block: RowBlock, prediction: None, keep: torch.Tensor, tally: Tally) -> torch.Tensor:
+        call = block.call
+        return exact_attention(call.q, call.k, call.v, call.shape, call.scale, keep)
+
+    def count(self, ctx: None, call: AttentionCall, keep: torch.Tensor, tally: Tally) -> Workload:
+        valid = valid_mask_4d(call.shape, call.q.device)
+        return formal_workload(call.shape, valid, dtype_bits(call.q.dtype), self.name, self.p.model_dump())
 
 
 class DenseIntParams(MethodParams):
@@ -52,13 +66,29 @@ def integer_logits(
     return logits, qq.values, kq.values
 
 
+@dataclass
+class _IntQKV:
+    qk: LowPrecision
+    v: torch.Tensor  # dequantised INT-b values, float32
+
+
 @register("dense_int8", DenseIntParams, "dense attention on symmetric INT-b (default INT8) Q, K and V")
-def dense_int8(call: AttentionCall, p: DenseIntParams) -> SparseResult:
-    shape = call.shape
-    valid = valid_mask_4d(shape, call.q.device)
-    logits, _, _ = integer_logits(call.q, call.k, call.scale, p.bits, p.granularity)
-    vq = quantize_symmetric(call.v, p.bits, p.granularity)
-    out = attend(logits, valid, vq.dequantize().to(torch.float32), call.q.dtype)
-    keep = valid.expand(shape.batch, shape.heads, shape.q_len, shape.k_len)
-    trace = formal_workload(shape, valid, p.bits, "dense_int8", p.model_dump())
-    return SparseResult(out=out, keep=keep, trace=trace)
+class DenseInt(Method):
+    """Every valid pair, on integer Q, K, V: the INT8 reference PADE's accuracy is measured against."""
+
+    def prepare(self, call: AttentionCall) -> _IntQKV:
+        v = quantize_symmetric(call.v, self.p.bits, self.p.granularity).dequantize().to(torch.float32)
+        return _IntQKV(LowPrecision.of(call, self.p.bits, self.p.granularity), v)
+
+    def predict(self, ctx: _IntQKV, block: RowBlock, tally: Tally) -> torch.Tensor:
+        return ctx.qk.logits(block.row0, block.rows, block.width)
+
+    def select(self, ctx: _IntQKV, block: RowBlock, logits: torch.Tensor, tally: Tally) -> torch.Tensor:
+        return block.valid
+
+    def attend(self, ctx: _IntQKV, block: RowBlock, logits: torch.Tensor, keep: torch.Tensor, tally: Tally):
+        return attend_kept(logits, keep, ctx.v[:, :, : block.width], block.call.q.dtype)
+
+    def count(self, ctx: _IntQKV, call: AttentionCall, keep: torch.Tensor, tally: Tally) -> Workload:
+        valid = valid_mask_4d(call.shape, call.q.device)
+        return formal_workload(call.shape, valid, self.p.bits, self.name, self.p.model_dump())

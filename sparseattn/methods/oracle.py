@@ -22,14 +22,17 @@ since no real predictor gets them for free.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 from pydantic import Field, model_validator
 
-from ..core.attention import formal_workload, rowwise_attention
-from ..core.result import SparseResult
+from ..core.attention import formal_workload
+from ..core.driver import Method, RowBlock, Tally
 from ..core.shape import Shape, ceil_count, valid_keys_per_row, valid_mask
 from ..core.validation import dtype_bits
+from ..core.workload import Workload
+from .common import keep_top_counts
 from .registry import AttentionCall, MethodParams, register
 
 _ORACLE_NOTE = "selection by exact logits: prediction and selection cost not counted"
@@ -38,25 +41,15 @@ DEFAULT_MIN_KEYS = 16
 NEG_INF = float("-inf")
 
 
-def keep_top_counts(scores: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
-    """Boolean mask of the ``counts[row]`` largest entries of each row of ``scores [..., R, C]``.
+class Oracle(Method):
+    """An oracle's prediction is the exact logits (not counted); its trace is the formal work on kept pairs."""
 
-    ``counts`` is int64 ``[R]`` (shared by the leading dims); each must be >= 1 and at most the number of
-    finite entries of its row (invalid entries are -inf and are then never chosen).
-    """
-    kmax = int(counts.max())
-    _, idx = torch.topk(scores, kmax, dim=-1, sorted=True)
-    chosen = torch.arange(kmax, device=scores.device) < counts[:, None]
-    keep = torch.zeros(scores.shape, dtype=torch.bool, device=scores.device)
-    return keep.scatter_(-1, idx, chosen.expand(idx.shape))
+    def predict(self, ctx: object, block: RowBlock, tally: Tally) -> torch.Tensor:
+        return block.scores
 
-
-def _oracle_result(call: AttentionCall, select, method: str, p: MethodParams, chunk_rows: int = 128) -> SparseResult:
-    out, keep = rowwise_attention(call.q, call.k, call.v, call.shape, call.scale, select, chunk_rows)
-    trace = formal_workload(
-        call.shape, keep, dtype_bits(call.q.dtype), method, p.model_dump(), oracle=True, note=_ORACLE_NOTE
-    )
-    return SparseResult(out=out, keep=keep, trace=trace)
+    def count(self, ctx: object, call: AttentionCall, keep: torch.Tensor, tally: Tally) -> Workload:
+        bits = dtype_bits(call.q.dtype)
+        return formal_workload(call.shape, keep, bits, self.name, self.p.model_dump(), oracle=True, note=_ORACLE_NOTE)
 
 
 # ------------------------------------------------------------------------------------------------- top-k
@@ -102,14 +95,13 @@ def topk_counts(shape: Shape, p: TopKParams, device: torch.device) -> torch.Tens
 
 
 @register("topk", TopKParams, "oracle: per-row top-k keys by exact logits (by ratio or count)")
-def topk(call: AttentionCall, p: TopKParams) -> SparseResult:
-    counts = topk_counts(call.shape, p, call.q.device)
+class TopK(Oracle):
+    def prepare(self, call: AttentionCall) -> torch.Tensor:
+        return topk_counts(call.shape, self.p, call.q.device)
 
-    def select(scores: torch.Tensor, valid: torch.Tensor, row0: int) -> torch.Tensor:
-        ranked = scores.masked_fill(~valid, NEG_INF)
-        return keep_top_counts(ranked, counts[row0 : row0 + valid.shape[0]])
-
-    return _oracle_result(call, select, "topk", p)
+    def select(self, counts: torch.Tensor, block: RowBlock, scores: torch.Tensor, tally: Tally) -> torch.Tensor:
+        ranked = scores.masked_fill(~block.valid, NEG_INF)
+        return keep_top_counts(ranked, counts[block.row0 : block.row1])
 
 
 # ------------------------------------------------------------------------------------------------- threshold
@@ -124,8 +116,9 @@ def threshold_keep(scores: torch.Tensor, valid: torch.Tensor, delta: float) -> t
 
 
 @register("threshold", ThresholdParams, "oracle: keys within delta of the row's max scaled logit")
-def threshold(call: AttentionCall, p: ThresholdParams) -> SparseResult:
-    return _oracle_result(call, lambda scores, valid, row0: threshold_keep(scores, valid, p.delta), "threshold", p)
+class Threshold(Oracle):
+    def select(self, ctx: object, block: RowBlock, scores: torch.Tensor, tally: Tally) -> torch.Tensor:
+        return threshold_keep(scores, block.valid, self.p.delta)
 
 
 # ------------------------------------------------------------------------------------------------- block top-k
@@ -176,22 +169,34 @@ def forced_blocks(shape: Shape, p: BlockTopKParams, device: torch.device) -> tor
     return forced
 
 
+@dataclass
+class _BlockPlan:
+    valid: torch.Tensor  # [Tq, Tk] blocks with a valid pair
+    forced: torch.Tensor  # [Tq, Tk] blocks always kept
+    counts: torch.Tensor  # [Tq] blocks kept per query block
+
+
 @register("block_topk", BlockTopKParams, "oracle: top key blocks per query block by block-max logit")
-def block_topk(call: AttentionCall, p: BlockTopKParams) -> SparseResult:
-    shape, b = call.shape, p.block_size
-    block_valid = _block_any(valid_mask(shape.q_len, shape.k_len, shape.causal, call.q.device), b)  # [Tq, Tk]
-    forced = forced_blocks(shape, p, call.q.device) & block_valid
-    n_valid = block_valid.sum(dim=-1)
-    counts = torch.minimum(torch.maximum(ceil_count(n_valid, p.ratio), forced.sum(dim=-1)), n_valid)
+class BlockTopK(Oracle):
+    def block_rows(self, call: AttentionCall) -> int:
+        """Whole query blocks, about 128 rows."""
+        return self.p.block_size * max(1, 128 // self.p.block_size)
 
-    def select(scores: torch.Tensor, valid: torch.Tensor, row0: int) -> torch.Tensor:
-        rows, width = valid.shape
-        blocks = slice(row0 // b, row0 // b + math.ceil(rows / b))
-        tk = math.ceil(width / b)
-        score = _block_max(scores.masked_fill(~valid, NEG_INF), b)
-        score = score.masked_fill(forced[blocks, :tk], float("inf")).masked_fill(~block_valid[blocks, :tk], NEG_INF)
-        chosen = keep_top_counts(score, counts[blocks].clamp(min=1))
-        return chosen.repeat_interleave(b, dim=-2)[..., :rows, :].repeat_interleave(b, dim=-1)[..., :width] & valid
+    def prepare(self, call: AttentionCall) -> _BlockPlan:
+        shape, b = call.shape, self.p.block_size
+        block_valid = _block_any(valid_mask(shape.q_len, shape.k_len, shape.causal, call.q.device), b)
+        forced = forced_blocks(shape, self.p, call.q.device) & block_valid
+        n_valid = block_valid.sum(dim=-1)
+        counts = torch.minimum(torch.maximum(ceil_count(n_valid, self.p.ratio), forced.sum(dim=-1)), n_valid)
+        return _BlockPlan(block_valid, forced, counts)
 
-    # chunks of whole query blocks, about 128 rows each
-    return _oracle_result(call, select, "block_topk", p, chunk_rows=b * max(1, 128 // b))
+    def select(self, plan: _BlockPlan, block: RowBlock, scores: torch.Tensor, tally: Tally) -> torch.Tensor:
+        b = self.p.block_size
+        blocks = slice(block.row0 // b, block.row0 // b + math.ceil(block.rows / b))
+        tk = math.ceil(block.width / b)
+        score = _block_max(scores.masked_fill(~block.valid, NEG_INF), b)
+        score = score.masked_fill(plan.forced[blocks, :tk], float("inf"))
+        score = score.masked_fill(~plan.valid[blocks, :tk], NEG_INF)
+        chosen = keep_top_counts(score, plan.counts[blocks].clamp(min=1))
+        pairs = chosen.repeat_interleave(b, dim=-2)[..., : block.rows, :].repeat_interleave(b, dim=-1)
+        return pairs[..., : block.width] & block.valid

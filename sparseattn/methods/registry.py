@@ -1,12 +1,14 @@
-"""The method registry: every method is a function of validated tensors plus a pydantic parameter model.
+"""The method registry: every method is a :class:`~sparseattn.core.driver.Method` (predict, select, attend,
+count) plus a pydantic parameter model.
 
-A method module registers itself with :func:`register`::
+A method module registers its class with :func:`register`::
 
     class TopKParams(MethodParams):
         ratio: float = Field(0.2, gt=0, le=1, description="...")
 
     @register("topk", TopKParams, "oracle per-row top-k by exact logits")
-    def topk(call: AttentionCall, p: TopKParams) -> SparseResult: ...
+    class TopK(Method):
+        def predict(self, ctx, block, tally): ...
 
 Parameter models forbid unknown fields; :func:`parse_params` turns pydantic's errors into
 :class:`~sparseattn.core.errors.InvalidParameterError` messages that list the valid parameters.
@@ -18,13 +20,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import torch
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from ..core.call import AttentionCall
+from ..core.driver import Method
 from ..core.errors import InvalidParameterError
-from ..core.result import SparseResult
-from ..core.shape import Shape
-from ..core.side import SideInputs
 
 
 class MethodParams(BaseModel):
@@ -33,30 +33,13 @@ class MethodParams(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
-@dataclass(frozen=True)
-class AttentionCall:
-    """Validated inputs of one call: tensors, their shape, the logit scale, and optionally the layer index
-    (for per-layer parameters), side inputs (for methods that predict from the layer input) and a mutable
-    per-model ``state`` dict (for methods that carry decisions from layer to layer, like SpAtten)."""
-
-    q: torch.Tensor
-    k: torch.Tensor
-    v: torch.Tensor
-    shape: Shape
-    scale: float
-    layer: int | None = None
-    side: SideInputs | None = None
-    state: dict | None = None
-
-
-MethodFn = Callable[[AttentionCall, Any], SparseResult]
 
 
 @dataclass(frozen=True)
 class MethodSpec:
     name: str
     params: type[MethodParams]
-    fn: MethodFn
+    factory: Callable[[Any], Method]  # parameters -> the method's steps
     summary: str
 
 
@@ -80,15 +63,22 @@ class MethodInfo:
 
 _REGISTRY: dict[str, MethodSpec] = {}
 
+__all__ = ["AttentionCall", "Method", "MethodParams", "MethodSpec", "get_method", "method_names", "parse_params",
+           "register"]
 
-def register(name: str, params: type[MethodParams], summary: str) -> Callable[[MethodFn], MethodFn]:
-    """Decorator that registers a method function under ``name``."""
 
-    def wrap(fn: MethodFn) -> MethodFn:
+def register(name: str, params: type[MethodParams], summary: str) -> Callable[[type[Method]], type[Method]]:
+    """Class decorator that registers a :class:`Method` subclass under ``name`` (its ``name`` is set to it)."""
+
+    def wrap(cls: type[Method]) -> type[Method]:
+        if not isinstance(cls, type):  # transitional: a plain function(call, params) -> SparseResult
+            fn = cls
+            cls = type(f"_{name}", (Method,), {"run": lambda self, call: fn(call, self.p)})
         if name in _REGISTRY:
             raise ValueError(f"method {name!r} is already registered")
-        _REGISTRY[name] = MethodSpec(name=name, params=params, fn=fn, summary=summary)
-        return fn
+        cls.name = name
+        _REGISTRY[name] = MethodSpec(name=name, params=params, factory=cls, summary=summary)
+        return cls
 
     return wrap
 

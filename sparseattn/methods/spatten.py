@@ -30,7 +30,7 @@ import math
 import torch
 from pydantic import Field, model_validator
 
-from ..core.attention import attend, formal_workload
+from ..core.attention import attend_kept, formal_workload
 from ..core.quant import quantize_symmetric
 from ..core.result import SparseResult
 from ..core.shape import valid_mask
@@ -130,7 +130,7 @@ def _spatten(call: AttentionCall, p: SpAttenParams, state: dict, fresh: bool) ->
     else:
         logits, refetch = msb, torch.zeros_like(refetch)
     safe_keep = keep | ~alive_rows  # pruned heads: any finite softmax, zeroed below
-    out = attend(logits.clone(), safe_keep, call.v.float(), torch.float32)
+    out = attend_kept(logits.clone(), safe_keep, call.v.float(), torch.float32)
     out = (out * alive_rows).to(call.q.dtype)
 
     probs = torch.softmax(logits.masked_fill(~safe_keep, float("-inf")), dim=-1) * alive_rows

@@ -58,9 +58,9 @@ def test_decode_single_query_sees_the_whole_cache():
 
 @given(nq=st.integers(1, 40), extra=st.integers(0, 30), causal=st.booleans(), seed=st.integers(0, 2**16))
 def test_the_materialised_path_of_the_sparse_methods_equals_dense(nq, extra, causal, seed):
-    from sparseattn.core.attention import attend, grouped_scores, valid_mask_4d
+    from sparseattn.core.attention import attend_kept, grouped_scores, valid_mask_4d
 
     q, k, v = random_qkv(h=6, hkv=2, nq=nq, nk=nq + extra, d=16, seed=seed, spread=2.0)
     r = sparseattn.attention(q, k, v, "dense", causal=causal)
-    out = attend(grouped_scores(q, k, 0.25), valid_mask_4d(r.trace.shape, q.device), v, q.dtype)
+    out = attend_kept(grouped_scores(q, k, 0.25), valid_mask_4d(r.trace.shape, q.device), v, q.dtype)
     torch.testing.assert_close(out, r.out, atol=1e-5, rtol=1e-5)

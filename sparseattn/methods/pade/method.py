@@ -35,7 +35,7 @@ from typing import Literal
 import torch
 from pydantic import Field
 
-from ...core.attention import attend
+from ...core.attention import attend_kept
 from ...core.errors import InvalidParameterError
 from ...core.quant import quantize_symmetric
 from ...core.result import SparseResult
@@ -180,7 +180,7 @@ def _pade(call: AttentionCall, p: PadeParams) -> SparseResult:
             rowmax = exact_tiles.amax(dim=-1, keepdim=True)
             survivors = survivors & (exact > rowmax - mgn)
         logits = (exact[..., :reach] * fac).to(torch.float32)
-        out[:, :, a:b] = attend(logits, survivors[..., :reach], v_deq[:, :, :reach], call.q.dtype)
+        out[:, :, a:b] = attend_kept(logits, survivors[..., :reach], v_deq[:, :, :reach], call.q.dtype)
         keep[:, :, a:b, :reach] = survivors[..., :reach]
 
         # ---- cost model of the chunk
