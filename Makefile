@@ -22,11 +22,11 @@ run: $(STAMP)
 	$(VENV)/bin/sparseattn run
 
 test: $(STAMP)
-	$(VENV)/bin/ruff check sparseattn tests benchmarks
+	$(VENV)/bin/ruff check sparseattn tests benchmarks scripts
 	$(PY) -m pytest
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check sparseattn tests benchmarks
+	$(VENV)/bin/ruff check sparseattn tests benchmarks scripts
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_reference.py

@@ -8,6 +8,7 @@ from .bits import (
     leading_zero_count,
     plane_weights,
     recompose,
+    truncated_keys,
 )
 from .errors import InvalidInputError, InvalidParameterError, MissingAssetError, SparseAttnError
 from .quant import QuantizedTensor, quantize_symmetric
@@ -37,6 +38,7 @@ __all__ = [
     "quantize_symmetric",
     "recompose",
     "total",
+    "truncated_keys",
     "valid_keys_per_row",
     "valid_mask",
     "validate_qkv",

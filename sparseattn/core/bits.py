@@ -59,6 +59,15 @@ def recompose(planes: torch.Tensor) -> torch.Tensor:
     return (planes.to(torch.int64) * w).sum(dim=0)
 
 
+def truncated_keys(x: torch.Tensor, bits: int, planes: int) -> torch.Tensor:
+    """``x`` (``bits``-bit two's complement) with only its top ``planes`` bit planes, the rest zero, int64: an
+    arithmetic shift ``floor(x / 2^(bits - planes)) * 2^(bits - planes)``. What a bit-serial reader knows of a key
+    after ``planes`` MSB-first planes (PADE's rounds, SpAtten's MSB fetch)."""
+    drop = bits - planes
+    x64 = x.to(torch.int64)
+    return (x64 >> drop) << drop
+
+
 def floor_log2(x: torch.Tensor) -> torch.Tensor:
     """``floor(log2 |x|)`` for non-zero integers (int64); zero is an error (it has no leading one)."""
     _check_int("x", x)

@@ -4,7 +4,8 @@ A method is a :class:`Method` with four small steps, run by :func:`run_method` o
 
 * ``predict(ctx, block, tally)`` -- the cheap importance estimate of the block's (query, key) pairs (SOFA's DLZS
   scores, Sanger's 4-bit logits, PADE's bit-serial partial scores; the oracles' exact logits);
-* ``select(ctx, block, prediction, tally)`` -- the kept pairs, a boolean ``[B, H, rows, width]`` mask. It stands
+* ``select(ctx, block, prediction, tally)`` -- the kept pairs: a boolean ``[B, H, rows, width]`` mask, or a record
+  whose ``keep`` is that mask and whose other fields the attend step uses (SADS's per-segment top-1/top-2). It stands
   alone (:func:`select_pairs` runs only predict and select), as FlexAttention keeps *which pairs* apart from
   *how they are computed*: a GPU kernel or a ``BlockMask`` can take any method's selection
   (:class:`~sparseattn.core.selection.Selection`);
@@ -119,12 +120,13 @@ class Method:
     def predict(self, ctx: Any, block: RowBlock, tally: Tally) -> Any:
         raise NotImplementedError
 
-    def select(self, ctx: Any, block: RowBlock, prediction: Any, tally: Tally) -> torch.Tensor:
+    def select(self, ctx: Any, block: RowBlock, prediction: Any, tally: Tally) -> torch.Tensor | Any:
         raise NotImplementedError
 
-    def attend(self, ctx: Any, block: RowBlock, prediction: Any, keep: torch.Tensor, tally: Tally) -> torch.Tensor:
-        """Exact attention on the kept pairs (softmax of the exact logits over ``keep``, times V)."""
-        return attend_kept(block.scores, keep, block.v, block.call.q.dtype)
+    def attend(self, ctx: Any, block: RowBlock, prediction: Any, chosen: Any, tally: Tally) -> torch.Tensor:
+        """Exact attention on the kept pairs (softmax of the exact logits over them, times V). Consumes
+        ``block.scores`` (the softmax runs in place)."""
+        return attend_kept(block.scores, kept_mask(chosen), block.v, block.call.q.dtype)
 
     def count(self, ctx: Any, call: AttentionCall, keep: torch.Tensor, tally: Tally) -> Workload:
         raise NotImplementedError
@@ -136,6 +138,11 @@ class Method:
 
     def run(self, call: AttentionCall) -> SparseResult:
         return run_method(self, call)
+
+
+def kept_mask(chosen: Any) -> torch.Tensor:
+    """The boolean mask of a ``select`` result (the result itself, or its ``keep`` field)."""
+    return chosen if isinstance(chosen, torch.Tensor) else chosen.keep
 
 
 def _full_keep(call: AttentionCall) -> torch.Tensor:
@@ -155,12 +162,13 @@ def run_method(method: Method, call: AttentionCall) -> SparseResult:
         prediction = method.predict(ctx, block, tally)
         chosen = method.select(ctx, block, prediction, tally)
         out[:, :, block.row0 : block.row1] = method.attend(ctx, block, prediction, chosen, tally)
+        mask = kept_mask(chosen)
         if keep is None:  # one block: keep its mask as it is (a broadcast view stays a view)
-            keep = chosen if block.width == s.k_len else _full_keep(call)
+            keep = mask if block.width == s.k_len else _full_keep(call)
             if block.width != s.k_len:
-                keep[..., : block.width] = chosen
+                keep[..., : block.width] = mask
         else:
-            keep[:, :, block.row0 : block.row1, : block.width] = chosen
+            keep[:, :, block.row0 : block.row1, : block.width] = mask
     keep = keep.expand(s.batch, s.heads, s.q_len, s.k_len)
     return SparseResult(out=out, keep=keep, trace=method.count(ctx, call, keep, tally))
 
@@ -174,7 +182,7 @@ def select_pairs(method: Method, call: AttentionCall) -> Selection:
     score: torch.Tensor | None = None
     for block in row_blocks(call, method.block_rows(call)):
         prediction = method.predict(ctx, block, tally)
-        keep[:, :, block.row0 : block.row1, : block.width] = method.select(ctx, block, prediction, tally)
+        keep[:, :, block.row0 : block.row1, : block.width] = kept_mask(method.select(ctx, block, prediction, tally))
         ranked = method.score(prediction)
         if ranked is not None:
             if score is None:

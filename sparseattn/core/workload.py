@@ -245,9 +245,9 @@ class Workload:
         if rows.ndim != 2 or rows.dtype.kind not in "iu" or (rows.size and int(rows.min()) < 0):
             raise ValueError(f"sample {name!r} must be a 2-D array of non-negative integers, got {rows.dtype} "
                              f"of shape {rows.shape}")
+        rows = rows.astype(np.uint8 if rows.size == 0 or rows.max() < 256 else np.int32)
         old = self.samples.get(name)
-        self.samples[name] = rows.astype(np.uint8 if rows.size == 0 or rows.max() < 256 else np.int32) if old is None \
-            else _stack_rows(old, rows)
+        self.samples[name] = rows if old is None else _stack_rows(old, rows)
         return self
 
     def basis_of_read(self, name: str) -> Per:

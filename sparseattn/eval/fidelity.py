@@ -82,7 +82,7 @@ def topk_recall(
 ) -> float:
     """How well a selection finds the exact top keys: per row, the fraction of the exact top-``|S|`` keys
     (``|S|`` = keys the selection kept in that row) it contains, averaged over rows."""
-    from ..methods.oracle import keep_top_counts
+    from ..methods.common import keep_top_counts
 
     shape, scale = validate_qkv(q, k, k, causal, scale)
     scores = grouped_scores(q, k, scale)
@@ -106,7 +106,7 @@ def recall_of_exact_topk(
 ) -> float:
     """Fraction of each row's exact top-``ceil(fraction * valid keys)`` keys that a selection kept, averaged over
     rows (a predictor-quality measure independent of how many keys the method keeps)."""
-    from ..methods.oracle import keep_top_counts
+    from ..methods.common import keep_top_counts
 
     shape, scale = validate_qkv(q, k, k, causal, scale)
     scores = grouped_scores(q, k, scale)

@@ -12,30 +12,31 @@ The greedy walk over sorted columns takes the products in descending order, so a
 taken exactly the ``M`` largest positive products of the row: that is how the reference computes it,
 vectorised. ``M = ceil(m_ratio * valid keys)`` per row.
 
-Trace: prediction = per iteration one multiply and one add; selection = heap operations (``2 log2 d``
-compares per iteration) and one compare per candidate; the exact scores of candidates that are then
-dropped are extra 16-bit QK MACs; execution at ``formal_bits``. The offline column sort
+Trace: prediction = per iteration one multiply and one add (``aux_bits``); selection = heap operations (``2 log2 d``
+compares per iteration) and one compare per candidate; the exact scores of candidates that are then dropped are
+extra ``formal_bits`` QK MACs; execution at ``formal_bits``. The offline column sort
 (``d Nk log2 Nk`` compares per KV head) is in ``meta["offline_sort_compares"]``, not in the per-call ops.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 from pydantic import Field
 
-from ..core.result import SparseResult
+from ..core.call import AttentionCall
+from ..core.driver import RowBlock, Tally
 from ..core.shape import ceil_count, valid_keys_per_row
-from ..core.workload import Per
-from .common import run_selector
-from .registry import AttentionCall, MethodParams, register
+from ..core.workload import Per, Workload
+from .common import NEG_INF, Baseline, BaselineParams
+from .registry import register
 
 
-class A3Params(MethodParams):
+class A3Params(BaselineParams):
     m_ratio: float = Field(1.0, gt=0, le=64, description="greedy iterations per row, as a multiple of its keys")
     delta: float = Field(5.0, ge=0, description="post-scoring threshold below the best candidate (logits)")
-    formal_bits: int = Field(16, ge=4, le=32, description="operand width of candidate scoring and execution")
     chunk_rows: int = Field(16, ge=1, description="rows searched at once (memory: rows x keys x head_dim)")
 
 
@@ -54,34 +55,45 @@ def greedy_search(
     return partial > 0, partial  # taken products are positive: a key was touched iff its partial is positive
 
 
+@dataclass
+class _Search:
+    touched: torch.Tensor  # keys with a product taken [B, H, rows, W]
+    partial: torch.Tensor  # sum of their taken products
+
+
 @register("a3", A3Params, "A3: greedy candidate search over sorted key columns, exact scores, threshold")
-def a3(call: AttentionCall, p: A3Params) -> SparseResult:
-    shape = call.shape
-    g = shape.group_size
-    nvalid = valid_keys_per_row(shape.q_len, shape.k_len, shape.causal, call.q.device)
-    m_all = ceil_count(nvalid, p.m_ratio)
-    counts = {"candidates": 0.0}
+class A3(Baseline):
+    def block_rows(self, call: AttentionCall) -> int:
+        return self.p.chunk_rows
 
-    def select(scores: torch.Tensor, valid: torch.Tensor, row0: int) -> torch.Tensor:
-        rows, width = valid.shape
-        q = call.q[:, :, row0 : row0 + rows].float()
-        k = call.k[:, :, :width].float().repeat_interleave(g, dim=1)
-        touched, partial = greedy_search(q, k, valid, m_all[row0 : row0 + rows])
-        cand = valid & touched
-        best = partial.masked_fill(~valid, float("-inf")).argmax(dim=-1, keepdim=True)
-        cand = cand.scatter(-1, best, True)
-        counts["candidates"] += float(cand.sum())
-        top = scores.masked_fill(~cand, float("-inf")).amax(dim=-1, keepdim=True)
-        return cand & (scores >= top - p.delta)
+    def prepare(self, call: AttentionCall) -> torch.Tensor:
+        """Greedy iterations per row, ``M = ceil(m_ratio * valid keys)``."""
+        s = call.shape
+        return ceil_count(valid_keys_per_row(s.q_len, s.k_len, s.causal, call.q.device), self.p.m_ratio)
 
-    result, w = run_selector(call, select, "a3", p, p.formal_bits, chunk_rows=p.chunk_rows)
-    heads_rows = shape.batch * shape.heads
-    iters = float(m_all.sum()) * heads_rows
-    d = shape.head_dim
-    w.add("predict", "mul", 16, iters, Per.PAIR)
-    w.add("predict", "add", 16, iters, Per.PAIR)
-    w.add("select", "compare", 16, iters * 2 * math.log2(max(d, 2)) + counts["candidates"], Per.PAIR)
-    w.add("qk", "mac", p.formal_bits, (counts["candidates"] - result.kept_pairs) * d, Per.PAIR_DIM)
-    w.meta["candidates"] = counts["candidates"]
-    w.meta["offline_sort_compares"] = shape.batch * shape.kv_heads * d * shape.k_len * math.log2(max(shape.k_len, 2))
-    return result
+    def predict(self, m: torch.Tensor, block: RowBlock, tally: Tally) -> _Search:
+        k = block.k.float().repeat_interleave(block.call.shape.group_size, dim=1)
+        return _Search(*greedy_search(block.q.float(), k, block.valid, m[block.row0 : block.row1]))
+
+    def select(self, m: torch.Tensor, block: RowBlock, found: _Search, tally: Tally) -> torch.Tensor:
+        best = found.partial.masked_fill(~block.valid, NEG_INF).argmax(dim=-1, keepdim=True)
+        cand = (block.valid & found.touched).scatter(-1, best, True)
+        tally.add(candidates=cand.sum())
+        top = block.scores.masked_fill(~cand, NEG_INF).amax(dim=-1, keepdim=True)
+        return cand & (block.scores >= top - self.p.delta)
+
+    def score(self, found: _Search) -> torch.Tensor:
+        return found.partial
+
+    def count_prediction(self, w: Workload, m: torch.Tensor, call: AttentionCall, tally: Tally) -> None:
+        shape, p = call.shape, self.p
+        iters = float(m.sum()) * shape.batch * shape.heads
+        d = shape.head_dim
+        kept = w.profile.kept_pairs
+        w.add("predict", "mul", p.aux_bits, iters, Per.PAIR)
+        w.add("predict", "add", p.aux_bits, iters, Per.PAIR)
+        w.add("select", "compare", p.aux_bits, iters * 2 * math.log2(max(d, 2)) + tally["candidates"], Per.PAIR)
+        w.add("qk", "mac", p.formal_bits, (tally["candidates"] - kept) * d, Per.PAIR_DIM)
+        w.meta["candidates"] = tally["candidates"]
+        sorts = shape.batch * shape.kv_heads * d * shape.k_len * math.log2(max(shape.k_len, 2))
+        w.meta["offline_sort_compares"] = sorts

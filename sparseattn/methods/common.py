@@ -1,25 +1,37 @@
 """Building blocks shared by the predict-then-select baselines (Sanger, DOTA, Energon, ELSA, A3, SpAtten).
 
 Every baseline has the same three phases (``shared/research/anchors.md`` §2): a cheap **prediction** of the
-scores, a **selection** of the pairs to keep, and the **execution** of exact attention on them. The helpers
-here do the parts they share: low-precision integer scores with GQA grouping, a per-row guard that keeps the
-predicted maximum, the row-chunked driver, and the trace of the execution phase.
+scores, a **selection** of the pairs to keep, and the **execution** of exact attention on them -- the driver's
+predict / select / attend steps (:mod:`sparseattn.core.driver`). The helpers here do the parts they share:
+low-precision integer scores with GQA grouping, top-k by row, a per-row guard that keeps the predicted maximum,
+the streaming top-k cost model, and :class:`Baseline`, whose trace is the execution phase on the kept pairs plus
+the prediction and selection work each method adds.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
+from pydantic import Field
 
-from ..core.attention import formal_workload, rowwise_attention
+from ..core.attention import formal_workload
+from ..core.call import AttentionCall
+from ..core.driver import Method, RowBlock, Tally
 from ..core.quant import QuantizedTensor, quantize_symmetric
-from ..core.result import SparseResult
 from ..core.workload import Workload
-from .registry import AttentionCall, MethodParams
+from .registry import MethodParams
 
-ChunkSelector = Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor]
+NEG_INF = float("-inf")
+
+
+class BaselineParams(MethodParams):
+    """Operand widths every predict-then-select baseline names."""
+
+    formal_bits: int = Field(16, ge=4, le=32, description="operand width of the execution phase")
+    aux_bits: int = Field(16, ge=4, le=32, description="width of the predictor's and selector's bookkeeping "
+                          "arithmetic (sums, scales, thresholds, compares)")
 
 
 @dataclass
@@ -43,6 +55,10 @@ class LowPrecision:
     def logits(self, row0: int, rows: int, width: int) -> torch.Tensor:
         """Predicted logits ``s_q s_k scale (Q_b K_b^T)`` of rows ``row0 .. row0+rows`` over keys ``:width``."""
         return grouped_int_logits(self.q, self.k, row0, rows, width, self.heads, self.scale)
+
+    def block_logits(self, block: RowBlock) -> torch.Tensor:
+        """Predicted logits of a block's rows over its keys, ``-inf`` where a pair is not valid."""
+        return self.logits(block.row0, block.rows, block.width).masked_fill(~block.valid, NEG_INF)
 
 
 def grouped_int_logits(
@@ -79,20 +95,18 @@ def keep_predicted_max(keep: torch.Tensor, pred: torch.Tensor, valid: torch.Tens
     return keep.scatter(-1, top, True) & valid
 
 
-def run_selector(
-    call: AttentionCall,
-    select: ChunkSelector,
-    method: str,
-    p: MethodParams,
-    formal_bits: int,
-    chunk_rows: int = 128,
-    **meta: object,
-) -> tuple[SparseResult, Workload]:
-    """Exact attention on the pairs ``select(exact_scores, valid, row0)`` keeps, chunk by chunk; returns the
-    result and its trace (execution phase already counted; the caller adds prediction and selection)."""
-    out, keep = rowwise_attention(call.q, call.k, call.v, call.shape, call.scale, select, chunk_rows)
-    trace = formal_workload(call.shape, keep, formal_bits, method, p.model_dump(), **meta)
-    return SparseResult(out=out, keep=keep, trace=trace), trace
+class Baseline(Method):
+    """A predict-then-select accelerator's algorithm: exact attention on the kept pairs (the driver's default
+    attend); the trace is that execution at ``formal_bits`` plus what :meth:`count_prediction` adds."""
+
+    def count(self, ctx: Any, call: AttentionCall, keep: torch.Tensor, tally: Tally) -> Workload:
+        w = formal_workload(call.shape, keep, self.p.formal_bits, self.name, self.p.model_dump())
+        self.count_prediction(w, ctx, call, tally)
+        return w
+
+    def count_prediction(self, w: Workload, ctx: Any, call: AttentionCall, tally: Tally) -> None:
+        """Add the prediction and selection work to the trace ``w``."""
+        raise NotImplementedError
 
 
 def streaming_topk_compares(n: torch.Tensor, k: torch.Tensor) -> torch.Tensor:

@@ -7,34 +7,34 @@ valid keys with the largest estimates (at least ``min_keys``, as our top-k oracl
 projection jointly with the model; ours is the untrained random one (fixed ``seed``), a documented
 training-free substitute that makes the detector weaker.
 
-Trace: prediction = the projection (one 16-bit add per non-zero of ``P`` per Q/K row and a scale multiply per
-output), ``bits``-bit MACs of rank ``rank`` on every valid pair; selection = a streaming top-k per row;
-execution at ``formal_bits``.
+Trace: prediction = the projection (one ``aux_bits`` add per non-zero of ``P`` per Q/K row and a scale multiply
+per output), ``bits``-bit MACs of rank ``rank`` on every valid pair; selection = a streaming top-k per row
+(``aux_bits`` compares); execution at ``formal_bits``.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 from pydantic import Field
 
-from ..core.quant import quantize_symmetric
-from ..core.result import SparseResult
+from ..core.call import AttentionCall
+from ..core.driver import RowBlock, Tally
+from ..core.quant import QuantizedTensor, quantize_symmetric
 from ..core.shape import ceil_count, valid_keys_per_row
-from ..core.workload import Per
-from .common import grouped_int_logits, run_selector, streaming_topk_compares
-from .oracle import keep_top_counts
-from .registry import AttentionCall, MethodParams, register
+from ..core.workload import Per, Workload
+from .common import NEG_INF, Baseline, BaselineParams, grouped_int_logits, keep_top_counts, streaming_topk_compares
+from .registry import register
 
 
-class DotaParams(MethodParams):
+class DotaParams(BaselineParams):
     keep: float = Field(0.2, gt=0, le=1, description="fraction of each row's valid keys kept")
     rank: int = Field(16, ge=1, description="rank of the random projection")
     bits: int = Field(4, ge=2, le=16, description="width of the projected Q and K")
     min_keys: int = Field(16, ge=1, description="rows keep at least this many keys (all of a shorter row)")
     seed: int = Field(0, ge=0, description="seed of the random ternary projection")
-    formal_bits: int = Field(16, ge=4, le=32, description="operand width of the execution phase")
 
 
 def ternary_projection(d: int, rank: int, seed: int) -> torch.Tensor:
@@ -45,29 +45,42 @@ def ternary_projection(d: int, rank: int, seed: int) -> torch.Tensor:
     return signs * math.sqrt(3 / rank)
 
 
+@dataclass
+class _Detector:
+    proj: torch.Tensor  # [d, rank]
+    q: QuantizedTensor  # projected, quantised queries
+    k: QuantizedTensor
+    nvalid: torch.Tensor  # valid keys per row
+    counts: torch.Tensor  # keys kept per row
+
+
 @register("dota", DotaParams, "DOTA: random ternary low-rank INT4 detector, per-row top fraction (ASPLOS'22)")
-def dota(call: AttentionCall, p: DotaParams) -> SparseResult:
-    shape = call.shape
-    proj = ternary_projection(shape.head_dim, p.rank, p.seed).to(call.q.device)
-    qp = quantize_symmetric(call.q.float() @ proj, p.bits)
-    kp = quantize_symmetric(call.k.float() @ proj, p.bits)
-    nvalid = valid_keys_per_row(shape.q_len, shape.k_len, shape.causal, call.q.device)
-    counts = torch.minimum(torch.clamp(ceil_count(nvalid, p.keep), min=p.min_keys), nvalid)
+class Dota(Baseline):
+    def prepare(self, call: AttentionCall) -> _Detector:
+        shape, p = call.shape, self.p
+        proj = ternary_projection(shape.head_dim, p.rank, p.seed).to(call.q.device)
+        nvalid = valid_keys_per_row(shape.q_len, shape.k_len, shape.causal, call.q.device)
+        counts = torch.minimum(torch.clamp(ceil_count(nvalid, p.keep), min=p.min_keys), nvalid)
+        qp = quantize_symmetric(call.q.float() @ proj, p.bits)
+        kp = quantize_symmetric(call.k.float() @ proj, p.bits)
+        return _Detector(proj, qp, kp, nvalid, counts)
 
-    def select(scores: torch.Tensor, valid: torch.Tensor, row0: int) -> torch.Tensor:
-        rows, width = valid.shape
-        pred = grouped_int_logits(qp, kp, row0, rows, width, shape.heads, call.scale)
-        return keep_top_counts(pred.masked_fill(~valid, float("-inf")), counts[row0 : row0 + rows])
+    def predict(self, det: _Detector, block: RowBlock, tally: Tally) -> torch.Tensor:
+        heads, scale = block.call.shape.heads, block.call.scale
+        pred = grouped_int_logits(det.q, det.k, block.row0, block.rows, block.width, heads, scale)
+        return pred.masked_fill(~block.valid, NEG_INF)
 
-    result, w = run_selector(call, select, "dota", p, p.formal_bits)
-    valid = float(shape.valid_pairs)
-    nnz = float((proj != 0).sum())
-    q_rows = shape.batch * shape.heads * shape.q_len
-    k_rows = shape.batch * shape.kv_heads * shape.k_len
-    w.add("predict", "add", 16, (q_rows + k_rows) * nnz, Per.ROW_DIM)  # projections of Q and K rows
-    w.add("predict", "mul", 16, (q_rows + k_rows) * p.rank, Per.ROW)
-    w.add("predict", "mac", p.bits, valid * p.rank, Per.PAIR)
-    per_row = streaming_topk_compares(nvalid, counts).sum() * shape.batch * shape.heads
-    w.add("select", "compare", 16, float(per_row), Per.PAIR)
-    w.meta["note"] = "untrained random projection (DOTA learns it jointly with the model)"
-    return result
+    def select(self, det: _Detector, block: RowBlock, pred: torch.Tensor, tally: Tally) -> torch.Tensor:
+        return keep_top_counts(pred, det.counts[block.row0 : block.row1])
+
+    def count_prediction(self, w: Workload, det: _Detector, call: AttentionCall, tally: Tally) -> None:
+        shape, p = call.shape, self.p
+        nnz = float((det.proj != 0).sum())
+        q_rows = shape.batch * shape.heads * shape.q_len
+        k_rows = shape.batch * shape.kv_heads * shape.k_len
+        w.add("predict", "add", p.aux_bits, (q_rows + k_rows) * nnz, Per.ROW_DIM)  # projections of Q and K rows
+        w.add("predict", "mul", p.aux_bits, (q_rows + k_rows) * p.rank, Per.ROW)
+        w.add("predict", "mac", p.bits, float(shape.valid_pairs) * p.rank, Per.PAIR)
+        per_row = streaming_topk_compares(det.nvalid, det.counts).sum() * shape.batch * shape.heads
+        w.add("select", "compare", p.aux_bits, float(per_row), Per.PAIR)
+        w.meta["note"] = "untrained random projection (DOTA learns it jointly with the model)"

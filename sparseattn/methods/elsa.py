@@ -7,34 +7,35 @@ threshold for <1% accuracy loss; ours is calibrated per call for a target ``dens
 its estimated logit is within ``delta`` of its row's estimated maximum, with ``delta`` the ``density``-quantile
 of those gaps over all valid pairs of the call (so every row keeps its estimated maximum).
 
-Trace: prediction = the hash projections (8-bit MACs, ``hash_bits`` per Q and K row), per valid pair an XOR +
-popcount over ``hash_bits`` 1-bit lanes and one 16-bit multiply (norm x cosine from a table); selection =
-one compare per valid pair; execution at ``formal_bits``.
+Trace: prediction = the hash projections (``projection_bits`` (8) MACs, ``hash_bits`` per Q and K row), per
+valid pair an XOR + popcount over ``hash_bits`` 1-bit lanes and one ``aux_bits`` multiply (norm x cosine from a
+table); selection = one compare per valid pair; execution at ``formal_bits``.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 from pydantic import Field
 
+from ..core.call import AttentionCall
+from ..core.driver import RowBlock, Tally, row_blocks
 from ..core.quant import quantize_symmetric
-from ..core.result import SparseResult
-from ..core.shape import valid_mask
-from ..core.workload import Per
-from .common import run_selector
-from .registry import AttentionCall, MethodParams, register
+from ..core.workload import Per, Workload
+from .common import NEG_INF, Baseline, BaselineParams
+from .registry import register
 
 CHUNK = 128
 
 
-class ElsaParams(MethodParams):
+class ElsaParams(BaselineParams):
     density: float = Field(0.25, gt=0, le=1, description="target fraction of valid pairs kept (calibrated)")
     hash_bits: int = Field(64, ge=1, le=1024, description="sign-projection hash length")
     norm_bits: int = Field(8, ge=2, le=16, description="width of the stored key norms")
+    projection_bits: int = Field(8, ge=2, le=32, description="width of the hash projection MACs")
     seed: int = Field(0, ge=0, description="seed of the random projection")
-    formal_bits: int = Field(16, ge=4, le=32, description="operand width of the execution phase")
 
 
 class Hashes:
@@ -60,34 +61,52 @@ class Hashes:
         return self.q_norm[:, :, row0 : row0 + rows] * self.k_norm[..., :width] * torch.cos(theta) * self.scale
 
 
-@register("elsa", ElsaParams, "ELSA: sign-random-projection angle x key norm, threshold for a target density")
-def elsa(call: AttentionCall, p: ElsaParams) -> SparseResult:
-    shape = call.shape
-    full = valid_mask(shape.q_len, shape.k_len, shape.causal, call.q.device)
-    hashes = Hashes(call, p)
-    # calibration pass: the density-quantile of (row estimated max - estimate) over all valid pairs
-    gaps: dict[int, torch.Tensor] = {}
-    for row0 in range(0, shape.q_len, CHUNK):
-        rows = min(CHUNK, shape.q_len - row0)
-        width = shape.k_len - shape.q_len + row0 + rows if shape.causal else shape.k_len
-        est = hashes.logits(row0, rows, width)
-        valid = full[row0 : row0 + rows, :width]
-        gaps[row0] = est.masked_fill(~valid, float("-inf")).amax(dim=-1, keepdim=True) - est
-    allgaps = torch.cat([g[full[r0 : r0 + g.shape[2], : g.shape[3]].expand_as(g)] for r0, g in gaps.items()])
-    k = max(1, min(allgaps.numel(), math.ceil(p.density * allgaps.numel())))
+@dataclass
+class _Calibrated:
+    gaps: dict[int, torch.Tensor]  # per block start row: (row's estimated max - estimate), [B, H, rows, width]
+    delta: float  # the density-quantile of the valid gaps
+
+
+def calibrate(call: AttentionCall, hashes: Hashes, density: float) -> _Calibrated:
+    """Gaps of every block and the ``density``-quantile of the valid ones (a pair is kept when its gap <= it)."""
+    gaps, valid_gaps = {}, []
+    for block in row_blocks(call, CHUNK):
+        est = hashes.logits(block.row0, block.rows, block.width)
+        gap = est.masked_fill(~block.valid, NEG_INF).amax(dim=-1, keepdim=True) - est
+        gaps[block.row0] = gap
+        valid_gaps.append(gap[block.valid.expand_as(gap)])
+    allgaps = torch.cat(valid_gaps)
+    k = max(1, min(allgaps.numel(), math.ceil(density * allgaps.numel())))
     delta = float(torch.kthvalue(allgaps, k).values) if k < allgaps.numel() else float("inf")
-    del allgaps
+    return _Calibrated(gaps, delta)
 
-    def select(scores: torch.Tensor, valid: torch.Tensor, row0: int) -> torch.Tensor:
-        return valid & (gaps.pop(row0) <= delta)
 
-    result, w = run_selector(call, select, "elsa", p, p.formal_bits, chunk_rows=CHUNK, delta=delta)
-    valid = float(shape.valid_pairs)
-    q_rows = shape.batch * shape.heads * shape.q_len
-    k_rows = shape.batch * shape.kv_heads * shape.k_len
-    w.add("predict", "mac", 8, (q_rows + k_rows) * shape.head_dim * p.hash_bits, Per.ROW_DIM)  # Q and K hashes
-    w.add("predict", "add", 1, valid * p.hash_bits, Per.PAIR)  # XOR + popcount lanes
-    w.add("predict", "mul", 16, valid, Per.PAIR)
-    w.add("select", "compare", 16, valid, Per.PAIR)
-    w.meta["note"] = "threshold calibrated per call for the target density (ELSA learns one per layer)"
-    return result
+@register("elsa", ElsaParams, "ELSA: sign-random-projection angle x key norm, threshold for a target density")
+class Elsa(Baseline):
+    def block_rows(self, call: AttentionCall) -> int:
+        return CHUNK
+
+    def prepare(self, call: AttentionCall) -> _Calibrated:
+        return calibrate(call, Hashes(call, self.p), self.p.density)
+
+    def predict(self, cal: _Calibrated, block: RowBlock, tally: Tally) -> torch.Tensor:
+        return cal.gaps.pop(block.row0)
+
+    def select(self, cal: _Calibrated, block: RowBlock, gap: torch.Tensor, tally: Tally) -> torch.Tensor:
+        return block.valid & (gap <= cal.delta)
+
+    def score(self, gap: torch.Tensor) -> torch.Tensor:
+        return -gap
+
+    def count_prediction(self, w: Workload, cal: _Calibrated, call: AttentionCall, tally: Tally) -> None:
+        shape, p = call.shape, self.p
+        valid = float(shape.valid_pairs)
+        q_rows = shape.batch * shape.heads * shape.q_len
+        k_rows = shape.batch * shape.kv_heads * shape.k_len
+        macs = (q_rows + k_rows) * shape.head_dim * p.hash_bits
+        w.add("predict", "mac", p.projection_bits, macs, Per.ROW_DIM)  # Q and K hashes
+        w.add("predict", "add", 1, valid * p.hash_bits, Per.PAIR)  # XOR + popcount lanes
+        w.add("predict", "mul", p.aux_bits, valid, Per.PAIR)
+        w.add("select", "compare", p.aux_bits, valid, Per.PAIR)
+        w.meta["delta"] = cal.delta
+        w.meta["note"] = "threshold calibrated per call for the target density (ELSA learns one per layer)"

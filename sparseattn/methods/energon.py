@@ -14,21 +14,23 @@ reads: round 2 fetches the further ``bits2 - bits1`` bits of the survivors' keys
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from pydantic import Field, model_validator
 
-from ..core.result import SparseResult
-from ..core.workload import Per
-from .common import LowPrecision, keep_predicted_max, run_selector
-from .registry import AttentionCall, MethodParams, register
+from ..core.call import AttentionCall
+from ..core.driver import RowBlock, Tally
+from ..core.workload import Per, Workload
+from .common import Baseline, BaselineParams, LowPrecision, keep_predicted_max
+from .registry import register
 
 
-class EnergonParams(MethodParams):
+class EnergonParams(BaselineParams):
     alpha1: float = Field(0.0, ge=-100, le=1, description="round-1 threshold: mean + alpha1*(max - mean)")
     alpha2: float = Field(0.3, ge=-100, le=1, description="round-2 threshold on survivors")
     bits1: int = Field(2, ge=2, le=16, description="round-1 width")
     bits2: int = Field(4, ge=2, le=16, description="round-2 width")
-    formal_bits: int = Field(16, ge=4, le=32, description="operand width of the execution phase")
 
     @model_validator(mode="after")
     def _widths(self) -> EnergonParams:
@@ -45,29 +47,38 @@ def mean_max_keep(pred: torch.Tensor, mask: torch.Tensor, alpha: float) -> torch
     return mask & (pred >= mean + alpha * (mx - mean))
 
 
+@dataclass
+class _Rounds:
+    round1: torch.Tensor  # predicted logits at bits1
+    round2: torch.Tensor  # at bits2
+
+
 @register("energon", EnergonParams, "Energon: 2-bit then 4-bit multi-round filtering by mean/max thresholds")
-def energon(call: AttentionCall, p: EnergonParams) -> SparseResult:
-    low1, low2 = LowPrecision.of(call, p.bits1), LowPrecision.of(call, p.bits2)
-    survivors1 = [0.0]
+class Energon(Baseline):
+    def prepare(self, call: AttentionCall) -> tuple[LowPrecision, LowPrecision]:
+        return LowPrecision.of(call, self.p.bits1), LowPrecision.of(call, self.p.bits2)
 
-    def select(scores: torch.Tensor, valid: torch.Tensor, row0: int) -> torch.Tensor:
-        rows, width = valid.shape
-        pred1 = low1.logits(row0, rows, width)
-        keep1 = keep_predicted_max(mean_max_keep(pred1, valid.expand_as(pred1), p.alpha1), pred1, valid)
-        survivors1[0] += float(keep1.sum())
-        pred2 = low2.logits(row0, rows, width)
-        keep2 = mean_max_keep(pred2, keep1, p.alpha2)
-        return keep_predicted_max(keep2, pred2.masked_fill(~keep1, float("-inf")), keep1)
+    def predict(self, low: tuple[LowPrecision, LowPrecision], block: RowBlock, tally: Tally) -> _Rounds:
+        return _Rounds(*(lp.logits(block.row0, block.rows, block.width) for lp in low))
 
-    result, w = run_selector(call, select, "energon", p, p.formal_bits)
-    shape = call.shape
-    valid = float(shape.valid_pairs)
-    d = shape.head_dim
-    w.add("predict", "mac", p.bits1, valid * d, Per.PAIR_DIM)
-    w.add("predict", "mac", p.bits2, survivors1[0] * d, Per.PAIR_DIM)
-    w.add("predict", "add", 16, valid + survivors1[0], Per.PAIR)  # row means
-    w.add("select", "compare", 16, 2 * (valid + survivors1[0]), Per.PAIR)  # row max and threshold, both rounds
-    w.add("select", "mul", 16, 2 * float(shape.rows), Per.ROW)
-    w.add_read("round2_key_bits", survivors1[0] * d * (p.bits2 - p.bits1) / 8, Per.PAIR_DIM)
-    w.meta["round1_survivors"] = survivors1[0]
-    return result
+    def select(self, low: object, block: RowBlock, pred: _Rounds, tally: Tally) -> torch.Tensor:
+        r1, r2, valid = pred.round1, pred.round2, block.valid
+        keep1 = keep_predicted_max(mean_max_keep(r1, valid.expand_as(r1), self.p.alpha1), r1, valid)
+        tally.add(round1_survivors=keep1.sum())
+        keep2 = mean_max_keep(r2, keep1, self.p.alpha2)
+        return keep_predicted_max(keep2, r2.masked_fill(~keep1, float("-inf")), keep1)
+
+    def score(self, pred: _Rounds) -> torch.Tensor:
+        return pred.round2
+
+    def count_prediction(self, w: Workload, low: object, call: AttentionCall, tally: Tally) -> None:
+        shape, p = call.shape, self.p
+        valid, survivors = float(shape.valid_pairs), tally["round1_survivors"]
+        d = shape.head_dim
+        w.add("predict", "mac", p.bits1, valid * d, Per.PAIR_DIM)
+        w.add("predict", "mac", p.bits2, survivors * d, Per.PAIR_DIM)
+        w.add("predict", "add", p.aux_bits, valid + survivors, Per.PAIR)  # row means
+        w.add("select", "compare", p.aux_bits, 2 * (valid + survivors), Per.PAIR)  # row max and threshold
+        w.add("select", "mul", p.aux_bits, 2 * float(shape.rows), Per.ROW)
+        w.add_read("round2_key_bits", survivors * d * (p.bits2 - p.bits1) / 8, Per.PAIR_DIM)
+        w.meta["round1_survivors"] = survivors

@@ -71,9 +71,6 @@ def register(name: str, params: type[MethodParams], summary: str) -> Callable[[t
     """Class decorator that registers a :class:`Method` subclass under ``name`` (its ``name`` is set to it)."""
 
     def wrap(cls: type[Method]) -> type[Method]:
-        if not isinstance(cls, type):  # transitional: a plain function(call, params) -> SparseResult
-            fn = cls
-            cls = type(f"_{name}", (Method,), {"run": lambda self, call: fn(call, self.p)})
         if name in _REGISTRY:
             raise ValueError(f"method {name!r} is already registered")
         cls.name = name

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 import sparseattn
 from sparseattn.core import InvalidInputError, InvalidParameterError, leading_one, valid_mask
-from sparseattn.methods.oracle import keep_top_counts
+from sparseattn.methods.common import keep_top_counts
 from sparseattn.methods.sofa import (
     COMPARATORS_PER_STEP,
     bitonic_network,
@@ -248,7 +248,7 @@ def test_non_finite_inputs_are_rejected():
 def test_cross_phase_keys_track_the_real_keys(smollm):
     from sparseattn.eval import load_text
     from sparseattn.methods.sofa import SofaParams
-    from sparseattn.methods.sofa.method import predicted_keys
+    from sparseattn.methods.sofa.keys import predicted_keys
     from sparseattn.models import attention_layers, patch
     from sparseattn.models.patch import _side_inputs
 

@@ -4,6 +4,5 @@ from . import method  # noqa: F401  (registers "pade")
 from .bui import active_elements, bui_offsets, truncated_keys
 from .ista import tile_order
 from .method import PadeParams
-from .ooe import lane_utilisation
 
-__all__ = ["PadeParams", "active_elements", "bui_offsets", "lane_utilisation", "tile_order", "truncated_keys"]
+__all__ = ["PadeParams", "active_elements", "bui_offsets", "tile_order", "truncated_keys"]

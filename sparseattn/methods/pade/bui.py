@@ -17,12 +17,9 @@ from __future__ import annotations
 
 import torch
 
+from ...core.bits import bit_planes, truncated_keys
 
-def truncated_keys(k_int: torch.Tensor, bits: int, rounds: int) -> torch.Tensor:
-    """``k^(r)``: the key with only its top ``rounds`` bit planes (the rest zero), int64."""
-    drop = bits - rounds
-    k64 = k_int.to(torch.int64)
-    return (k64 >> drop) << drop
+__all__ = ["active_elements", "bui_offsets", "truncated_keys"]
 
 
 def bui_offsets(q_int: torch.Tensor, bits: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -44,8 +41,6 @@ def active_elements(k_int: torch.Tensor, bits: int, group: int = 8, bidirectiona
     d = k_int.shape[-1]
     if d % group:
         raise ValueError(f"head_dim {d} is not a multiple of the sub-group size {group}")
-    from ...core.bits import bit_planes
-
     planes = bit_planes(k_int.to(torch.int32), bits)  # [bits, ..., keys, d]
     ones = planes.view(*planes.shape[:-1], d // group, group).sum(dim=-1, dtype=torch.int64)  # [bits, ..., keys, G]
     act = torch.minimum(ones, group - ones) if bidirectional else ones

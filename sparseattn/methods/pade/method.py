@@ -20,30 +20,41 @@ tile order follows the chunk's last row); ``final_mask`` off -- on, survivors ar
 ``logit > rowmax - alpha*radius``, the oracle set; ``alpha`` must be > 0 (at 0 the threshold equals the row
 maximum and the paper's ``<=`` rule would prune the maximum itself).
 
-Cost model and trace: planes fetched per (row, key), AND-tree additions with bidirectional sparsity in
-8-element sub-groups, scoreboard accumulations, bound checks and threshold updates; softmax and PV on
-survivors with the online-softmax rescales of the ISTA order; K plane traffic with GQA heads and the 8
-parallel query rows sharing each fetched plane; V reads with and without reuse across those 8 rows (what
-PADE's reorder scheduler exploits); PE-lane utilisation for in-order vs out-of-order issue (:mod:`.ooe`).
+Steps (:mod:`sparseattn.core.driver`). PADE has no separate predictor: bit-serial stage fusion (BSF) makes the
+predictor's work the first planes of the formal Q.K. ``predict`` sets up a block's bit-serial speculation (exact
+INT8 scores, ISTA tile order, the threshold entering each tile); ``select`` runs the rounds of BUI guard
+filtering; ``attend`` is the softmax over the survivors' exact INT8 logits times INT8 V; ``count`` writes the trace.
+
+Trace (work counted, never timed -- hardware turns it into cycles): planes fetched per (row, key), AND-tree
+additions with bidirectional sparsity in 8-element sub-groups, scoreboard accumulations, bound checks and
+threshold updates; softmax and PV on survivors with the online-softmax rescales of the ISTA order; K plane
+traffic with GQA heads and the 8 parallel query rows sharing each fetched plane; V reads with and without reuse
+across those 8 rows (what PADE's reorder scheduler exploits). For the PE-lane timing model of BS-OOE
+(:mod:`sparseattn.hw.bitserial`), the trace carries a sample of rows (``lane_sample_rows`` per block and head,
+batch 0): ``samples["bitserial_planes"]`` (planes each sampled row fetched per key) and
+``samples["bitserial_work_nobs"]`` (the lane cycles of those planes without bidirectional sparsity).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
 import torch
 from pydantic import Field
 
 from ...core.attention import attend_kept
+from ...core.call import AttentionCall
+from ...core.driver import Method, RowBlock, Tally
 from ...core.errors import InvalidParameterError
 from ...core.quant import quantize_symmetric
-from ...core.result import SparseResult
 from ...core.workload import Per, SparsityProfile, Workload
-from ..registry import AttentionCall, MethodParams, register
+from ..registry import MethodParams, register
 from .bui import active_elements, bui_offsets, truncated_keys
 from .ista import tile_order
-from .ooe import lane_utilisation
 
 
 class PadeParams(MethodParams):
@@ -58,9 +69,9 @@ class PadeParams(MethodParams):
     tail_tiles: int = Field(2, ge=0, description="most recent tiles visited next (head_tail order)")
     parallel_queries: int = Field(8, ge=1, description="query rows sharing K plane and V fetches")
     group: int = Field(8, ge=1, description="bidirectional-sparsity sub-group size (elements)")
-    lanes_per_row: int = Field(16, ge=1, description="PE lanes per query row (128 lanes / 8 rows)")
-    scoreboard: int = Field(32, ge=1, description="in-flight keys per lane (out-of-order issue)")
-    plane_latency: float = Field(24.0, ge=0, description="cycles between a key's plane requests (DRAM)")
+    formal_bits: int = Field(16, ge=4, le=32, description="width of the softmax and P.V arithmetic")
+    lut_bits: int = Field(16, ge=4, le=32, description="width of the BUI generator's LUT arithmetic")
+    lane_sample_rows: int = Field(1, ge=0, description="rows per block and head sampled for the lane timing model")
 
 
 def _shared_rows(x: torch.Tensor, g: int, rows_per_group: int) -> torch.Tensor:
@@ -82,208 +93,251 @@ def _plane_cycles(active: torch.Tensor, group: int) -> torch.Tensor:
     return c.amax(dim=-2).sum(dim=-2)
 
 
-def _pade(call: AttentionCall, p: PadeParams) -> SparseResult:
-    shape, dev = call.shape, call.q.device
-    bits, d, g, tile = p.bits, shape.head_dim, shape.group_size, p.tile
-    if d % p.group:
-        raise InvalidParameterError(f"head_dim {d} must be a multiple of group={p.group}")
-    qq = quantize_symmetric(call.q, bits, p.granularity)
-    kq = quantize_symmetric(call.k, bits, p.granularity)
-    vq = quantize_symmetric(call.v, bits, p.granularity)
-    v_deq = vq.dequantize().to(torch.float32)
-    dt = torch.float32 if bits <= 8 else torch.float64  # integer dot products stay exact
-    nk_pad = math.ceil(shape.k_len / tile) * tile  # zero keys pad the last tile; they are never valid
-    k_pad = torch.nn.functional.pad(kq.values, (0, 0, 0, nk_pad - shape.k_len))
-    k_rounds = [truncated_keys(k_pad, bits, r).to(dt) for r in range(1, bits)] + [k_pad.to(dt)]
-    imin, imax = (x.to(dt) for x in bui_offsets(qq.values, bits))  # [B, H, Nq, bits]
-    k_scale = kq.scale.double().expand(shape.batch, shape.kv_heads, 1, 1).repeat_interleave(g, dim=1)
-    factor = (qq.scale.double() * k_scale * call.scale).expand(shape.batch, shape.heads, shape.q_len, 1)
-    margin = (p.alpha * p.radius / factor).to(dt)  # alpha*radius in integer-score units
-    act = active_elements(k_pad, bits, p.group, bidirectional=True)  # [B, Hkv, Nk', G, bits]
-    elements = act.sum(dim=-2).double()  # AND-tree additions per (key, plane)
-    cycles_nobs = _plane_cycles(active_elements(k_pad, bits, p.group, bidirectional=False), p.group)
+@dataclass
+class PadeSetup:
+    """Per call: integer operands, their rounds, the per-query BUI LUT and the guard margin."""
 
-    offset = shape.k_len - shape.q_len if shape.causal else 0
-    chunk = tile * max(1, 128 // tile)
-    out = torch.empty_like(call.q)
-    keep = torch.zeros(shape.batch, shape.heads, shape.q_len, shape.k_len, dtype=torch.bool, device=dev)
-    tot = dict.fromkeys(
-        ("elements", "k_planes", "k_planes_dense", "v_reads", "v_reads_dense", "rescales", "threshold_rises"), 0.0
-    )
-    util = {"in_order": [0.0, 0.0], "out_of_order": [0.0, 0.0], "out_of_order_no_bs": [0.0, 0.0]}
-    at_least = [0.0] * bits
-    monotone = True
-    for a in range(0, shape.q_len, chunk):
-        b = min(a + chunk, shape.q_len)
-        c = b - a
-        reach = offset + b if shape.causal else shape.k_len  # keys the chunk's last row sees
-        nt = math.ceil(reach / tile)
-        width = nt * tile
-        full = min(offset + a + 1, reach) if shape.causal else reach  # keys every row of the chunk sees
-        edge = (full // tile) * tile  # tiles from here on hold invalid (future or padding) keys for some rows
+    q_int: torch.Tensor  # [B, H, Nq, D] INT-bits queries (compute dtype)
+    k_rounds: list[torch.Tensor]  # k^(r) for r = 1..bits, zero-padded to whole tiles [B, Hkv, Nk', D]
+    v: torch.Tensor  # dequantised INT-bits values, float32
+    imin: torch.Tensor  # BUI LUT [B, H, Nq, bits]
+    imax: torch.Tensor
+    factor: torch.Tensor  # integer score -> logit, [B, H, Nq, 1] float64
+    margin: torch.Tensor  # alpha*radius in integer-score units, [B, H, Nq, 1]
+    elements: torch.Tensor  # AND-tree additions per (key, plane) with bidirectional sparsity [B, Hkv, Nk', bits]
+    cycles_nobs: torch.Tensor  # lane cycles per (key, plane) without bidirectional sparsity [B, Hkv, Nk', bits]
+
+
+@dataclass
+class Speculation:
+    """A block's bit-serial setup (ISTA geometry, exact scores, entering thresholds)."""
+
+    tiles: int  # key tiles the block visits
+    width: int  # keys covered by the block's tiles (tiles x tile)
+    reach: int  # keys the block's last row sees
+    edge: int  # tiles from here on hold keys invalid for some row
+    edge_valid: torch.Tensor  # [rows, width - edge]
+    score: Callable[[torch.Tensor], torch.Tensor]  # integer scores of the block against k^(r)
+    exact: torch.Tensor  # exact integer scores [B, H, rows, width]
+    order: torch.Tensor  # ISTA tile visiting order
+    seen: torch.Tensor  # running max of exact tile maxima in visiting order [B, H, rows, nt]
+    t_enter: torch.Tensor  # threshold entering each tile [B, H, rows, nt]
+    neg: float
+
+    def tile_max(self, s: torch.Tensor, tile: int) -> torch.Tensor:
+        """Max over each tile's valid keys (only the edge tiles need masking)."""
+        m = s.view(*s.shape[:-1], self.tiles, tile).amax(dim=-1)
+        tail = s[..., self.edge :].masked_fill(~self.edge_valid, self.neg)
+        m[..., self.edge // tile :] = tail.view(*s.shape[:-1], -1, tile).amax(dim=-1)
+        return m
+
+
+@dataclass
+class Survivors:
+    """BUI-GF's outcome for a block."""
+
+    keep: torch.Tensor  # [B, H, rows, reach] survivors
+    padded: torch.Tensor  # [B, H, rows, width] survivors (before cutting to reach)
+    planes: torch.Tensor  # int8 [B, H, rows, width] planes fetched per (row, key)
+
+
+@register("pade", PadeParams, "PADE: predictor-free bit-serial keys, BUI guard filtering, ISTA (HPCA'26)")
+class Pade(Method):
+    def block_rows(self, call: AttentionCall) -> int:
+        """Rows are processed in chunks of whole tiles (about 128 rows)."""
+        return self.p.tile * max(1, 128 // self.p.tile)
+
+    def prepare(self, call: AttentionCall) -> PadeSetup:
+        shape, p = call.shape, self.p
+        if shape.head_dim % p.group:
+            raise InvalidParameterError(f"head_dim {shape.head_dim} must be a multiple of group={p.group}")
+        qq, kq, vq = (quantize_symmetric(x, p.bits, p.granularity) for x in (call.q, call.k, call.v))
+        dt = torch.float32 if p.bits <= 8 else torch.float64  # integer dot products stay exact
+        nk_pad = math.ceil(shape.k_len / p.tile) * p.tile  # zero keys pad the last tile; they are never valid
+        k_pad = torch.nn.functional.pad(kq.values, (0, 0, 0, nk_pad - shape.k_len))
+        k_rounds = [truncated_keys(k_pad, p.bits, r).to(dt) for r in range(1, p.bits)] + [k_pad.to(dt)]
+        imin, imax = (x.to(dt) for x in bui_offsets(qq.values, p.bits))
+        k_scale = kq.scale.double().expand(shape.batch, shape.kv_heads, 1, 1).repeat_interleave(shape.group_size, 1)
+        factor = (qq.scale.double() * k_scale * call.scale).expand(shape.batch, shape.heads, shape.q_len, 1)
+        elements = active_elements(k_pad, p.bits, p.group, bidirectional=True).sum(dim=-2).double()
+        cycles_nobs = _plane_cycles(active_elements(k_pad, p.bits, p.group, bidirectional=False), p.group)
+        return PadeSetup(qq.values.to(dt), k_rounds, vq.dequantize().to(torch.float32), imin, imax, factor,
+                         (p.alpha * p.radius / factor).to(dt), elements, cycles_nobs)
+
+    def predict(self, ctx: PadeSetup, block: RowBlock, tally: Tally) -> Speculation:
+        """ISTA geometry, exact scores and the threshold entering each tile (``max exact score of the tiles
+        visited before - alpha*radius``: the best key so far is never pruned)."""
+        shape, p, dev = block.call.shape, self.p, block.call.q.device
+        nt = math.ceil(block.width / p.tile)
+        width = nt * p.tile
+        full = min(shape.offset + block.row0 + 1, block.width) if shape.causal else block.width
+        edge = (full // p.tile) * p.tile  # tiles from here on hold invalid (future or padding) keys for some rows
         cols = torch.arange(edge, width, device=dev)
-        rows = torch.arange(a, b, device=dev)[:, None] + offset
-        edge_valid = (cols[None, :] < shape.k_len).expand(c, -1)  # [c, width - edge]: padding is never valid
+        edge_valid = (cols[None, :] < shape.k_len).expand(block.rows, -1)  # padding is never valid
         if shape.causal:
-            edge_valid = edge_valid & (cols[None, :] <= rows)
-        qi = qq.values.to(dt).view(shape.batch, shape.kv_heads, g, shape.q_len, d)[:, :, :, a:b]
-        qi = qi.reshape(shape.batch, shape.kv_heads, g * c, d)
-        mgn, fac = margin[:, :, a:b], factor[:, :, a:b].to(torch.float32)
-        neg = torch.finfo(dt).min
+            edge_valid = edge_valid & (cols[None, :] <= torch.arange(block.row0, block.row1, device=dev)[:, None]
+                                       + shape.offset)
+        qi = ctx.q_int.view(shape.batch, shape.kv_heads, shape.group_size, shape.q_len, -1)[:, :, :, block.row0 :
+                                                                                             block.row1]
+        qi = qi.reshape(shape.batch, shape.kv_heads, -1, shape.head_dim)
 
-        def score(kr: torch.Tensor, qi=qi, width=width, c=c) -> torch.Tensor:
-            return torch.matmul(qi, kr[:, :, :width].transpose(-1, -2)).view(shape.batch, shape.heads, c, width)
+        def score(kr: torch.Tensor) -> torch.Tensor:
+            s = torch.matmul(qi, kr[:, :, :width].transpose(-1, -2))
+            return s.view(shape.batch, shape.heads, block.rows, width)
 
-        def tile_max(s: torch.Tensor, edge=edge, edge_valid=edge_valid, nt=nt, neg=neg) -> torch.Tensor:
-            """Max over each tile's valid keys (only the edge tiles need masking)."""
-            m = s.view(*s.shape[:-1], nt, tile).amax(dim=-1)
-            tail = s[..., edge:].masked_fill(~edge_valid, neg)
-            m[..., edge // tile :] = tail.view(*s.shape[:-1], -1, tile).amax(dim=-1)
-            return m
-
-        exact = score(k_rounds[-1])
+        neg = torch.finfo(qi.dtype).min
+        exact = score(ctx.k_rounds[-1])
         order = torch.tensor(tile_order(nt, p.order, p.head_tiles, p.tail_tiles), device=dev)
-        exact_tiles = tile_max(exact)  # [B, H, c, nt]
-        seen = torch.cummax(exact_tiles[..., order], dim=-1).values
+        spec = Speculation(nt, width, block.width, edge, edge_valid, score, exact, order, exact, exact, neg)
+        exact_tiles = spec.tile_max(exact, p.tile)
+        spec.seen = torch.cummax(exact_tiles[..., order], dim=-1).values
         enter = torch.full_like(exact_tiles, neg)
-        enter[..., order[1:]] = seen[..., :-1]
-        t_enter = torch.where(enter > neg, enter - mgn, enter)  # threshold entering each tile
+        enter[..., order[1:]] = spec.seen[..., :-1]
+        mgn = ctx.margin[:, :, block.row0 : block.row1]
+        spec.t_enter = torch.where(enter > neg, enter - mgn, enter)
+        return spec
 
-        planes = torch.zeros(shape.batch, shape.heads, c, width, dtype=torch.int8, device=dev)
-        nobs = 0.0  # per (row, lane) cycles without bidirectional sparsity, for the sampled rows
-        prev_thr = None
-        alive = None
-        for r in range(1, bits + 1):
-            # keys executing plane r: all valid keys at r = 1, else those alive after round r - 1
-            running = alive
-            s_r = exact if r == bits else score(k_rounds[r - 1])
-            thr = torch.maximum(t_enter, tile_max(s_r) + imin[:, :, a:b, r - 1 : r] - mgn)
-            if prev_thr is not None:
-                monotone &= bool((thr >= prev_thr).all())
+    def score(self, spec: Speculation) -> torch.Tensor:
+        return spec.exact[..., : spec.reach]
+
+    def select(self, ctx: PadeSetup, block: RowBlock, spec: Speculation, tally: Tally) -> Survivors:
+        """BUI-GF: round by round, keep a key iff its upper bound ``S^r + I^{r,max}`` exceeds the row's threshold
+        ``max(T entering its tile, max over the tile of S^r + I^{r,min} - alpha*radius)``."""
+        p, shape = self.p, block.call.shape
+        planes = torch.zeros(*spec.exact.shape, dtype=torch.int8, device=spec.exact.device)
+        n_sample = min(p.lane_sample_rows, block.rows)
+        alive, prev_thr, work_nobs = None, None, torch.zeros_like(planes[0, :, :n_sample], dtype=torch.float64)
+        for r in range(1, p.bits + 1):
+            running = alive if alive is not None else self._first_round(spec)
+            alive, thr = self._round(ctx, block, spec, r)
+            if prev_thr is not None and not bool((thr >= prev_thr).all()):
+                tally.add(threshold_decreases=1)
             prev_thr = thr
-            # keep iff upper bound S^r + I^{r,max} > T; monotone in r, so no running AND is needed
-            alive = s_r.view(*s_r.shape[:-1], nt, tile) > (thr - imax[:, :, a:b, r - 1 : r]).unsqueeze(-1)
-            alive = alive.view(s_r.shape)
-            alive[..., edge:] &= edge_valid
-            if running is None:  # round 1: every valid key fetched its first plane
-                running = torch.ones_like(alive)
-                running[..., edge:] = edge_valid
             planes += running.view(torch.int8)
-            counts = running.view(shape.batch, shape.kv_heads, g * c, width).sum(dim=2, dtype=torch.int32)
-            tot["elements"] += float((counts.double() * elements[:, :, :width, r - 1]).sum())
-            at_least[r - 1] += float(counts.sum())  # (row, key) pairs that fetched at least r planes
-            nobs = nobs + _lane_sum(
-                running[:, :, : p.parallel_queries], cycles_nobs[:, :, :width, r - 1], g, p.lanes_per_row
-            )
+            counts = running.view(shape.batch, shape.kv_heads, -1, spec.width).sum(dim=2, dtype=torch.int32)
+            tally.add(elements=(counts.double() * ctx.elements[:, :, : spec.width, r - 1]).sum(),
+                      **{f"at_least_{r}": counts.sum()})
+            nobs = ctx.cycles_nobs[0, :, : spec.width, r - 1].repeat_interleave(shape.group_size, dim=0)
+            work_nobs += running[0, :, :n_sample] * nobs[:, None, :]
         survivors = alive
         if p.final_mask:
-            rowmax = exact_tiles.amax(dim=-1, keepdim=True)
-            survivors = survivors & (exact > rowmax - mgn)
-        logits = (exact[..., :reach] * fac).to(torch.float32)
-        out[:, :, a:b] = attend_kept(logits, survivors[..., :reach], v_deq[:, :, :reach], call.q.dtype)
-        keep[:, :, a:b, :reach] = survivors[..., :reach]
+            rowmax = spec.tile_max(spec.exact, p.tile).amax(dim=-1, keepdim=True)
+            survivors = survivors & (spec.exact > rowmax - ctx.margin[:, :, block.row0 : block.row1])
+        self._sample_lanes(block, planes, work_nobs, tally)
+        self._count_k_reads(block, planes, tally)
+        return Survivors(survivors[..., : spec.reach], survivors, planes)
 
-        # ---- cost model of the chunk
-        # dense INT8 reads every valid key once per group of parallel rows: the group's last row sees the most
-        groups = torch.arange(0, c, p.parallel_queries, device=dev)
-        last = torch.clamp(groups + p.parallel_queries, max=c) - 1 + a
-        seen_keys = (last + offset + 1).clamp(max=shape.k_len) if shape.causal else torch.full_like(last, shape.k_len)
-        dense_reads = float(seen_keys.sum()) * shape.batch * shape.kv_heads
-        tot["k_planes"] += float(_shared_rows(planes, g, p.parallel_queries).sum(dtype=torch.float64))
-        tot["k_planes_dense"] += bits * dense_reads
-        tot["v_reads_dense"] += dense_reads
-        tot["v_reads"] += float(_shared_rows(survivors.view(torch.int8), g, p.parallel_queries).sum())
-        run = torch.cummax(tile_max(exact.masked_fill(~survivors, neg))[..., order], dim=-1).values
-        tot["rescales"] += float(((run[..., 1:] > run[..., :-1]) & (run[..., :-1] > neg)).sum())
-        tot["threshold_rises"] += float(((seen[..., 1:] > seen[..., :-1]) & (seen[..., :-1] > neg)).sum())
-        # PE lanes: with bidirectional sparsity every plane of a 64-element slice takes one cycle
-        sample = planes[:, :, : p.parallel_queries].to(torch.float64)
-        work_bs = sample * (d / 64)
-        for name, work, sb in (("in_order", work_bs, 1), ("out_of_order", work_bs, p.scoreboard)):
-            u = lane_utilisation(work, sample, p.plane_latency, sb, p.lanes_per_row)
-            util[name][0] += u * float(work.sum())
-            util[name][1] += float(work.sum())
-        u = _lane_utilisation_from_sums(nobs, sample, p.plane_latency, p.scoreboard, p.lanes_per_row)
-        util["out_of_order_no_bs"][0] += u * float(nobs.sum())
-        util["out_of_order_no_bs"][1] += float(nobs.sum())
+    def _first_round(self, spec: Speculation) -> torch.Tensor:
+        """Round 1: every valid key fetches its first plane."""
+        running = torch.ones(spec.exact.shape, dtype=torch.bool, device=spec.exact.device)
+        running[..., spec.edge :] = spec.edge_valid
+        return running
 
-    tot["histogram"] = [at_least[i] - (at_least[i + 1] if i + 1 < bits else 0.0) for i in range(bits)]
-    return SparseResult(out=out, keep=keep, trace=_trace(shape, p, keep, tot, util, monotone))
+    def _round(self, ctx: PadeSetup, block: RowBlock, spec: Speculation, r: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Keys alive after round ``r`` and the threshold of round ``r`` per tile. Keeping is monotone in ``r``
+        (nested intervals, rising threshold), so no running AND is needed."""
+        p = self.p
+        rows = slice(block.row0, block.row1)
+        s_r = spec.exact if r == p.bits else spec.score(ctx.k_rounds[r - 1])
+        lower = spec.tile_max(s_r, p.tile) + ctx.imin[:, :, rows, r - 1 : r] - ctx.margin[:, :, rows]
+        thr = torch.maximum(spec.t_enter, lower)
+        bound = (thr - ctx.imax[:, :, rows, r - 1 : r]).unsqueeze(-1)
+        alive = (s_r.view(*s_r.shape[:-1], -1, p.tile) > bound).view(s_r.shape)
+        alive[..., spec.edge :] &= spec.edge_valid
+        return alive, thr
+
+    def _sample_lanes(self, block: RowBlock, planes: torch.Tensor, work_nobs: torch.Tensor, tally: Tally) -> None:
+        """The first ``lane_sample_rows`` rows of the block, every head of batch 0, for the lane timing model."""
+        n = work_nobs.shape[1]
+        if n:
+            tally.append("bitserial_planes", planes[0, :, :n].reshape(-1, planes.shape[-1]).cpu().numpy())
+            tally.append("bitserial_work_nobs", work_nobs.reshape(-1, planes.shape[-1]).cpu().numpy())
+
+    def _count_k_reads(self, block: RowBlock, planes: torch.Tensor, tally: Tally) -> None:
+        """K planes fetched (shared by the GQA heads and the parallel query rows), and what dense INT8 reads:
+        every valid key once per group of parallel rows (the group's last row sees the most)."""
+        shape, p, dev = block.call.shape, self.p, planes.device
+        groups = torch.arange(0, block.rows, p.parallel_queries, device=dev)
+        last = torch.clamp(groups + p.parallel_queries, max=block.rows) - 1 + block.row0
+        seen = (last + shape.offset + 1).clamp(max=shape.k_len) if shape.causal else torch.full_like(last, shape.k_len)
+        tally.add(k_planes=_shared_rows(planes, shape.group_size, p.parallel_queries).sum(dtype=torch.float64),
+                  dense_reads=float(seen.sum()) * shape.batch * shape.kv_heads)
+
+    def attend(self, ctx: PadeSetup, block: RowBlock, spec: Speculation, chosen: Survivors, tally: Tally):
+        """Softmax over the survivors' exact INT8 logits, times INT8 V; V reads and online-softmax rescales in
+        the ISTA order are counted."""
+        shape, p = block.call.shape, self.p
+        fac = ctx.factor[:, :, block.row0 : block.row1].to(torch.float32)
+        logits = (spec.exact[..., : spec.reach] * fac).to(torch.float32)
+        out = attend_kept(logits, chosen.keep, ctx.v[:, :, : spec.reach], block.call.q.dtype)
+        shared = _shared_rows(chosen.padded.view(torch.int8), shape.group_size, p.parallel_queries)
+        run = torch.cummax(spec.tile_max(spec.exact.masked_fill(~chosen.padded, spec.neg), p.tile)[..., spec.order],
+                           dim=-1).values
+        seen = spec.seen
+        tally.add(v_reads=shared.sum(), rescales=((run[..., 1:] > run[..., :-1]) & (run[..., :-1] > spec.neg)).sum(),
+                  threshold_rises=((seen[..., 1:] > seen[..., :-1]) & (seen[..., :-1] > spec.neg)).sum())
+        return out
+
+    def count(self, ctx: PadeSetup, call: AttentionCall, keep: torch.Tensor, tally: Tally) -> Workload:
+        bits = self.p.bits
+        at_least = [tally[f"at_least_{r}"] for r in range(1, bits + 1)]
+        hist = [int(at_least[i] - (at_least[i + 1] if i + 1 < bits else 0.0)) for i in range(bits)]
+        w = _trace(call.shape, self.p, keep, tally, hist)
+        for name in ("bitserial_planes", "bitserial_work_nobs"):
+            for rows in tally.items.get(name, []):
+                w.add_sample(name, np.rint(rows).astype(np.int64))
+        return w
 
 
-def _lane_sum(running: torch.Tensor, cycles: torch.Tensor, g: int, lanes: int) -> torch.Tensor:
-    """Cycles per (row, lane) of one round for the sampled rows: keys dealt to lanes round-robin."""
-    w = running.shape[-1]
-    per_key = running.to(torch.float64) * cycles.repeat_interleave(g, dim=1)[:, :, None, :]
-    pad = (-w) % lanes
-    return torch.nn.functional.pad(per_key, (0, pad)).unflatten(-1, (-1, lanes)).sum(dim=-2)
-
-
-def _lane_utilisation_from_sums(work: torch.Tensor, planes: torch.Tensor, latency: float, sb: int, lanes: int) -> float:
-    pad = (-planes.shape[-1]) % lanes
-    p = torch.nn.functional.pad(planes, (0, pad)).unflatten(-1, (-1, lanes)).sum(dim=-2)
-    lane_time = torch.maximum(work, (work + p * latency) / sb)
-    total = float(lane_time.amax(dim=-1).sum()) * lanes
-    return float(work.sum()) / total if total else 1.0
-
-
-def _trace(shape, p: PadeParams, keep, tot, util, monotone) -> Workload:
+def _trace(shape, p: PadeParams, keep: torch.Tensor, tally: Tally, hist: list[int]) -> Workload:
     d, bits = shape.head_dim, p.bits
     acc = 2 * bits + math.ceil(math.log2(d))  # scoreboard partial-sum width
-    valid = float(shape.valid_pairs)
-    hist = [int(x) for x in tot["histogram"]]  # (row, key) pairs that fetched 1 .. bits planes
     plane_rounds = float(sum((i + 1) * n for i, n in enumerate(hist)))
-    survivors = float(torch.count_nonzero(keep))
-    rows = float(shape.rows)
+    survivors, rows = float(torch.count_nonzero(keep)), float(shape.rows)
     w = Workload(shape=shape, meta={"method": "pade", "params": p.model_dump()})
-    w.add("qk", "add", bits, tot["elements"], Per.PAIR_DIM)  # AND-tree additions of active query elements
+    w.add("qk", "add", bits, tally["elements"], Per.PAIR_DIM)  # AND-tree additions of active query elements
     w.add("qk", "add", bits + math.ceil(math.log2(p.group)), plane_rounds * (d // p.group), Per.PAIR_DIM)
     w.add("qk", "shift", acc, plane_rounds, Per.PAIR)  # weight the plane's sum by its bit position
     w.add("qk", "add", acc, plane_rounds, Per.PAIR)  # accumulate into the scoreboard
     w.add("select", "add", acc, 2 * plane_rounds, Per.PAIR)  # lower and upper bound (LUT offsets)
     w.add("select", "compare", acc, 2 * plane_rounds, Per.PAIR)  # decision + threshold update
-    w.add("select", "add", 16, rows * (2 * d + 2 * bits), Per.ROW_DIM)  # BUI LUT: P, N and 8 entries each
-    rescales = tot["rescales"]
-    w.add("softmax", "compare", 16, survivors, Per.PAIR)
-    w.add("softmax", "exp", 16, survivors + rescales, Per.PAIR)
-    w.add("softmax", "add", 16, 2 * survivors, Per.PAIR)
-    w.add("softmax", "mul", 16, rescales * (1 + d) + rows * d, Per.ROW_DIM)
-    w.add("softmax", "div", 16, rows, Per.ROW)
-    w.add("pv", "mac", 16, survivors * d, Per.PAIR_DIM)
+    w.add("select", "add", p.lut_bits, rows * (2 * d + 2 * bits), Per.ROW_DIM)  # BUI LUT: P, N and 8 entries each
+    rescales, fb = tally["rescales"], p.formal_bits
+    w.add("softmax", "compare", fb, survivors, Per.PAIR)
+    w.add("softmax", "exp", fb, survivors + rescales, Per.PAIR)
+    w.add("softmax", "add", fb, 2 * survivors, Per.PAIR)
+    w.add("softmax", "mul", fb, rescales * (1 + d) + rows * d, Per.ROW_DIM)
+    w.add("softmax", "div", fb, rows, Per.ROW)
+    w.add("pv", "mac", fb, survivors * d, Per.PAIR_DIM)
     w.profile = SparsityProfile.from_keep(keep, shape)
-    k_bytes = tot["k_planes"] * d / 8
-    v_bytes = tot["v_reads"] * d * bits / 8
-    w.add_read("k_bit_planes", k_bytes, Per.PAIR_DIM)  # planes are fetched per (row group, key)
-    w.add_read("v_survivors", v_bytes, Per.PAIR_DIM)  # V rows of survivors
-    dense_k = tot["k_planes_dense"] * d / 8
-    dense_v = tot["v_reads_dense"] * d * bits / 8
-    w.meta.update(
-        {
-            "planes_histogram": hist,  # (row, key) pairs that fetched 1 .. bits planes
-            "avg_planes_per_key": plane_rounds / valid,
-            "k_bits_read": tot["k_planes"] * d,
-            "k_bits_dense_int8": tot["k_planes_dense"] * d,
-            "k_read_fraction": tot["k_planes"] / tot["k_planes_dense"],
-            "v_reads": tot["v_reads"],
-            "v_reads_without_reuse": survivors,
-            "v_reads_dense": tot["v_reads_dense"],
-            "memory_fraction": (k_bytes + v_bytes) / (dense_k + dense_v),
-            "qk_work_fraction": plane_rounds / (bits * valid),
-            "pv_work_fraction": survivors / valid,
-            "computation_fraction": (plane_rounds / bits + survivors) / (2 * valid),
-            "survivors": survivors,
-            "rescales": rescales,
-            "threshold_rises": tot["threshold_rises"],
-            "threshold_monotone": monotone,
-            "and_tree_elements": tot["elements"],
-            "pe_utilisation_sample": f"first {p.parallel_queries} query rows of every chunk",
-            "pe_utilisation": {k: (u[0] / u[1] if u[1] else 1.0) for k, u in util.items()},
-            "k_note": "K is read as bit planes: use extra_reads['k_bit_planes'] instead of dense K traffic",
-        }
-    )
+    w.add_read("k_bit_planes", tally["k_planes"] * d / 8, Per.PAIR_DIM)  # planes are fetched per (row group, key)
+    w.add_read("v_survivors", tally["v_reads"] * d * bits / 8, Per.PAIR_DIM)  # V rows of survivors
+    w.meta.update(_meta(shape, p, tally, hist, plane_rounds, survivors))
     return w
 
 
-@register("pade", PadeParams, "PADE: predictor-free bit-serial keys, BUI guard filtering, ISTA (HPCA'26)")
-def pade(call: AttentionCall, p: PadeParams) -> SparseResult:
-    return _pade(call, p)
+def _meta(shape, p: PadeParams, tally: Tally, hist: list[int], plane_rounds: float, survivors: float) -> dict:
+    d, bits, valid = shape.head_dim, p.bits, float(shape.valid_pairs)
+    k_bytes, v_bytes = tally["k_planes"] * d / 8, tally["v_reads"] * d * bits / 8
+    dense_k, dense_v = tally["dense_reads"] * bits * d / 8, tally["dense_reads"] * d * bits / 8
+    return {
+        "planes_histogram": hist,  # (row, key) pairs that fetched 1 .. bits planes
+        "avg_planes_per_key": plane_rounds / valid,
+        "k_bits_read": tally["k_planes"] * d,
+        "k_bits_dense_int8": tally["dense_reads"] * bits * d,
+        "k_read_fraction": tally["k_planes"] / (bits * tally["dense_reads"]),
+        "v_reads": tally["v_reads"],
+        "v_reads_without_reuse": survivors,
+        "v_reads_dense": tally["dense_reads"],
+        "memory_fraction": (k_bytes + v_bytes) / (dense_k + dense_v),
+        "qk_work_fraction": plane_rounds / (bits * valid),
+        "pv_work_fraction": survivors / valid,
+        "computation_fraction": (plane_rounds / bits + survivors) / (2 * valid),
+        "survivors": survivors,
+        "rescales": tally["rescales"],
+        "threshold_rises": tally["threshold_rises"],
+        "threshold_monotone": tally["threshold_decreases"] == 0,
+        "and_tree_elements": tally["elements"],
+        "lane_sample": f"first {p.lane_sample_rows} row(s) of every block, every head of batch 0",
+        "k_note": "K is read as bit planes: use extra_reads['k_bit_planes'] instead of dense K traffic",
+    }

@@ -1,12 +1,16 @@
 """The ``sofa`` and ``star`` methods: DLZS prediction -> SADS selection -> SU-FA attention, per 128-query tile.
 
+The driver's four steps (:mod:`sparseattn.core.driver`) map one to one onto SOFA's stages: ``prepare`` quantises Q
+and obtains the keys the predictor shifts (:mod:`.keys`), ``predict`` is DLZS, ``select`` is SADS (and RASS's
+load schedule of the tile), ``attend`` is SU-FA and ``count`` writes the trace.
+
 Pipeline for each tile of ``tile_rows`` query rows (SOFA processes 128 queries in parallel; rows are
 chunked the same way here, and each chunk only reaches the keys its causal rows can see):
 
 1. **DLZS** (:mod:`.dlzs`): Q quantised to ``q_bits`` (INT16) and snapped to leading-one exponents; keys
    either the given K quantised to ``k_bits`` (``keys="k"``) or predicted from the layer input
    (``keys="cross_phase"``: ``K_hat = X W_k`` with X INT8 and W_k stored as sign + exponent, truncated to
-   ``khat_bits`` = 16 bits, rotated by the model's RoPE, requantised to 16 bits). ``A_hat = Q K^T`` by
+   ``khat_bits`` = 16 bits, rotated by the model's RoPE, requantised to 16 bits; :mod:`.keys`). ``A_hat = Q K^T`` by
    shift-and-add; predicted logits are ``A_hat * scale_q * scale_k * scale``.
 2. **SADS** (:mod:`.sads`): per row, ``Tc`` sub-segments keep their top ``k`` fraction each (radius ``r``).
    Rows with at most ``min_keys`` valid keys are kept whole and shorter rows get a raised fraction so that
@@ -31,22 +35,20 @@ operand width). PSP changes power, not results.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
 import torch
 from pydantic import Field
 
-from ...core.attention import grouped_scores
-from ...core.errors import InvalidInputError, InvalidParameterError
+from ...core.call import AttentionCall
+from ...core.driver import Method, RowBlock, Tally
+from ...core.errors import InvalidParameterError
 from ...core.quant import quantize_symmetric
-from ...core.result import SparseResult
-from ...core.shape import Shape, chunk_valid_mask
-from ...core.side import SideInputs, apply_rope
 from ...core.workload import Per, SparsityProfile, Workload
-from ..registry import AttentionCall, MethodParams, register
-from .dlzs import accumulator_bits, exponent_bits, predict_keys, predict_scores
+from ..registry import MethodParams, register
+from .dlzs import accumulator_bits, predict_scores
+from .keys import KeyOperand, cross_phase_keys, given_keys
 from .rass import rass_loads
 from .sads import SadsSelection, index_mismatch, sads_select, segment_length
 from .sufa import ORDERS, SufaCounts, sufa_attend
@@ -107,185 +109,160 @@ def _sign_counts(q_int: torch.Tensor, k_int: torch.Tensor, valid: torch.Tensor) 
 
 
 @dataclass
-class _Keys:
-    """Integer keys the predictor shifts, their scale and width."""
+class SofaSetup:
+    """Per call: this layer's parameters, the integer operands of DLZS and their scales."""
 
-    values: torch.Tensor
-    scale: torch.Tensor
-    bits: int
-
-
-def predicted_keys(side: SideInputs, shape: Shape, p: SofaParams, w: Workload | None = None) -> torch.Tensor:
-    """Phase 1.1: ``K_hat = X W_k`` by DLZS, truncated to ``khat_bits``, dequantised, biased and rotated
-    like the model's keys; float32 ``[B, Hkv, Nk, D]``. Records its work in ``w`` when given."""
-    side.key_projection(shape.batch, shape.k_len, shape.kv_heads, shape.head_dim)
-    xq = quantize_symmetric(side.x, p.x_bits, "tensor")
-    wq = quantize_symmetric(side.w_k, p.w_bits, "tensor")
-    khat = predict_keys(xq.values, wq.values)  # [B, Nk, Hkv*D] exact integers
-    peak = float(khat.abs().max())
-    shift = max(0, math.ceil(math.log2(peak + 1)) - (p.khat_bits - 1)) if peak > 0 else 0
-    khat16 = torch.floor(khat / 2**shift)  # arithmetic right shift: keep the most significant bits
-    kf = (khat16 * (2**shift) * xq.scale.double() * wq.scale.double()).to(torch.float32)
-    if side.b_k is not None:
-        kf = kf + side.b_k.to(torch.float32)
-    kf = kf.view(shape.batch, shape.k_len, shape.kv_heads, shape.head_dim).transpose(1, 2)
-    if side.rope_cos is not None:
-        kf = apply_rope(kf, side.rope_cos.to(torch.float32), side.rope_sin.to(torch.float32))
-    if w is not None:
-        if side.rope_cos is not None:
-            n_el = float(kf.numel())
-            w.add("other", "mul", p.formal_bits, 2 * n_el, Per.KEY_DIM)
-            w.add("other", "add", p.formal_bits, n_el, Per.KEY_DIM)
-        # one shift-add per non-zero (x, w) term, for every key token
-        terms = float(torch.matmul((xq.values != 0).float(), (wq.values != 0).float().T).sum())
-        max_e = int(torch.log2(wq.values.abs().max().double().clamp(min=1)).floor())
-        hidden = side.x.shape[-1]
-        w.add("predict", "shift", p.x_bits, terms, Per.KEY_DIM)
-        w.add("predict", "add", accumulator_bits(p.x_bits, max_e, hidden), terms, Per.KEY_DIM)
-        w.meta.update({"khat_shift": shift, "w_k_exponent_bits": exponent_bits(p.w_bits), "hidden": hidden})
-    return kf
+    ratio: float  # keep fraction k
+    tc: int  # sub-segments Tc
+    radius: float  # sphere radius r
+    seg_len: int  # Bc = ceil(Nk / Tc)
+    q_int: torch.Tensor  # INT-q_bits queries, grouped [B, Hkv, g*Nq, D]
+    q_scale: torch.Tensor  # [B, Hkv, g*Nq, 1]
+    keys: KeyOperand  # the linear operand: given K or cross-phase K_hat
+    acc_bits: int  # DLZS accumulator width
+    trace: Workload  # receives the cross-phase key prediction's work in prepare
 
 
-def _cross_phase_keys(call: AttentionCall, p: SofaParams, w: Workload) -> _Keys:
-    if call.side is None:
-        raise InvalidInputError("keys='cross_phase' needs side inputs (x, w_k); the HF patch provides them")
-    kq = quantize_symmetric(predicted_keys(call.side, call.shape, p, w), p.khat_bits, p.granularity)
-    return _Keys(kq.values, kq.scale, p.khat_bits)
-
-
-def _sofa(call: AttentionCall, p: SofaParams, method: str) -> SparseResult:
-    shape, device = call.shape, call.q.device
-    ratio = float(per_layer(p.k, call.layer, "k"))
-    tc = int(per_layer(p.Tc, call.layer, "Tc"))
-    radius = float(per_layer(p.r, call.layer, "r"))
-    if tc > shape.k_len:
-        raise InvalidParameterError(f"Tc={tc} sub-segments exceed the {shape.k_len} keys; need 1 <= Tc <= Nk")
-    seg_len = segment_length(shape.k_len, tc)
-    w = Workload(shape=shape, meta={"method": method, "params": p.model_dump()})
-
-    qq = quantize_symmetric(call.q, p.q_bits, p.granularity)
-    if p.keys == "k":
-        kq = quantize_symmetric(call.k, p.k_bits, p.granularity)
-        keys = _Keys(kq.values, kq.scale, p.k_bits)
-    else:
-        keys = _cross_phase_keys(call, p, w)
-    # predicted logit = A_hat * s_q * s_k * scale; scales broadcast per tensor / head / token
+def _grouped_rows(x: torch.Tensor, shape, row0: int, row1: int) -> torch.Tensor:
+    """Rows ``row0:row1`` of a grouped ``[B, Hkv, g*Nq, X]`` tensor, grouped again ``[B, Hkv, g*c, X]``."""
     g = shape.group_size
-    q_int = qq.values.reshape(shape.batch, shape.kv_heads, g * shape.q_len, shape.head_dim)
-    q_scale = qq.scale.expand(shape.batch, shape.heads, shape.q_len, 1).reshape(
-        shape.batch, shape.kv_heads, g * shape.q_len, 1
-    )
-    k_scale_t = keys.scale.expand(shape.batch, shape.kv_heads, shape.k_len, 1).transpose(-1, -2)
-    max_shift = p.q_bits - 2  # largest exponent of a q_bits magnitude
-    acc_bits = accumulator_bits(keys.bits, max_shift, shape.head_dim)
+    rows = x.view(shape.batch, shape.kv_heads, g, shape.q_len, -1)[:, :, :, row0:row1]
+    return rows.reshape(shape.batch, shape.kv_heads, g * (row1 - row0), -1)
 
-    offset = shape.k_len - shape.q_len if shape.causal else 0
-    out = torch.empty_like(call.q)
-    keep = torch.zeros(shape.batch, shape.heads, shape.q_len, shape.k_len, dtype=torch.bool, device=device)
-    sufa = SufaCounts()
-    sel = {"compares": 0.0, "steps": 0.0, "clip": 0.0}
-    terms = negative = 0.0
-    loads = [0, 0, 0]
-    kvgen_keys = 0
-    mismatch = [0.0, 0.0]
-    for a in range(0, shape.q_len, p.tile_rows):
-        b = min(a + p.tile_rows, shape.q_len)
-        c = b - a
-        width = offset + b if shape.causal else shape.k_len
-        valid = chunk_valid_mask(a, b, width, shape, device)
-        qi = q_int.view(shape.batch, shape.kv_heads, g, shape.q_len, -1)[:, :, :, a:b]
-        qi = qi.reshape(shape.batch, shape.kv_heads, g * c, -1)
-        ki = keys.values[:, :, :width]
-        a_hat = predict_scores(qi, ki)  # [B, Hkv, g*c, W] exact integers
-        qs = q_scale.view(shape.batch, shape.kv_heads, g, shape.q_len, 1)[:, :, :, a:b].reshape(
-            shape.batch, shape.kv_heads, g * c, 1
-        )
-        pred = (a_hat * qs.double() * k_scale_t[..., :width].double() * call.scale).view(
-            shape.batch, shape.heads, c, width
-        )
-        t_all, t_neg = _sign_counts(qi, ki, valid)
-        terms += t_all
-        negative += t_neg
 
-        rows_valid = valid.sum(dim=-1).double()
-        row_ratio = torch.where(
-            rows_valid <= p.min_keys, torch.ones_like(rows_valid), torch.clamp(p.min_keys / rows_valid, min=ratio)
-        )
-        pick: SadsSelection = sads_select(pred, valid, row_ratio, seg_len, radius)
-        sel["compares"] += pick.compares
-        sel["steps"] += pick.steps
-        sel["clip"] += pick.clip_compares
+@dataclass
+class SofaSelection:
+    """SADS's pick for a tile, as SU-FA consumes it."""
+
+    keep: torch.Tensor
+    sads: SadsSelection
+
+
+class Sofa(Method):
+    """SOFA (MICRO'24): DLZS -> SADS -> SU-FA; see the module docstring."""
+
+    def block_rows(self, call: AttentionCall) -> int:
+        return self.p.tile_rows
+
+    def prepare(self, call: AttentionCall) -> SofaSetup:
+        shape, p = call.shape, self.p
+        ratio = float(per_layer(p.k, call.layer, "k"))
+        tc = int(per_layer(p.Tc, call.layer, "Tc"))
+        radius = float(per_layer(p.r, call.layer, "r"))
+        if tc > shape.k_len:
+            raise InvalidParameterError(f"Tc={tc} sub-segments exceed the {shape.k_len} keys; need 1 <= Tc <= Nk")
+        w = Workload(shape=shape, meta={"method": self.name, "params": p.model_dump()})
+        keys = given_keys(call, p) if p.keys == "k" else cross_phase_keys(call, p, w)
+        qq = quantize_symmetric(call.q, p.q_bits, p.granularity)
+        g = shape.group_size
+        q_int = qq.values.reshape(shape.batch, shape.kv_heads, g * shape.q_len, shape.head_dim)
+        q_scale = qq.scale.expand(shape.batch, shape.heads, shape.q_len, 1).reshape(
+            shape.batch, shape.kv_heads, g * shape.q_len, 1)
+        acc_bits = accumulator_bits(keys.bits, p.q_bits - 2, shape.head_dim)  # q_bits - 2: largest exponent
+        return SofaSetup(ratio, tc, radius, segment_length(shape.k_len, tc), q_int, q_scale, keys, acc_bits, w)
+
+    def predict(self, ctx: SofaSetup, block: RowBlock, tally: Tally) -> torch.Tensor:
+        """DLZS: ``A_hat = leading_one(Q) K^T`` by shift-and-add, as logits ``A_hat s_q s_k scale``."""
+        shape = block.call.shape
+        qi = _grouped_rows(ctx.q_int, shape, block.row0, block.row1)
+        ki = ctx.keys.values[:, :, : block.width]
+        qs = _grouped_rows(ctx.q_scale, shape, block.row0, block.row1)
+        k_scale = ctx.keys.scale.expand(shape.batch, shape.kv_heads, shape.k_len, 1).transpose(-1, -2)
+        pred = predict_scores(qi, ki) * qs.double() * k_scale[..., : block.width].double() * block.call.scale
+        terms, negative = _sign_counts(qi, ki, block.valid)
+        tally.add(dlzs_terms=terms, dlzs_negative=negative)
+        return pred.view(shape.batch, shape.heads, block.rows, block.width)
+
+    def select(self, ctx: SofaSetup, block: RowBlock, pred: torch.Tensor, tally: Tally) -> SofaSelection:
+        """SADS per sub-segment (rows at or below ``min_keys`` keys kept whole, shorter rows a raised fraction),
+        and RASS's K/V loads for the tile."""
+        p, shape = self.p, block.call.shape
+        n_valid = block.valid.sum(dim=-1).double()
+        row_ratio = torch.where(n_valid <= p.min_keys, torch.ones_like(n_valid),
+                                torch.clamp(p.min_keys / n_valid, min=ctx.ratio))
+        pick = sads_select(pred, block.valid, row_ratio, ctx.seg_len, ctx.radius)
+        tally.add(sads_compares=pick.compares, sads_steps=pick.steps, sads_clip=pick.clip_compares)
         if p.diagnostics:
-            m, n = index_mismatch(pred, valid, pick.keep)
-            mismatch[0] += m
-            mismatch[1] += n
+            mismatched, selected = index_mismatch(pred, block.valid, pick.keep)
+            tally.add(mismatched=mismatched, selected=selected)
+        requests = pick.keep.view(shape.batch, shape.kv_heads, shape.group_size * block.rows, block.width)
+        naive, rass, unique = rass_loads(requests, p.rass_per_phase, ctx.seg_len)
+        tally.add(naive_loads=naive, rass_loads=rass, unique_keys=unique)
+        return SofaSelection(pick.keep, pick)
 
-        scores = grouped_scores(call.q[:, :, a:b], call.k[:, :, :width], call.scale)
-        out[:, :, a:b], counts = sufa_attend(
-            scores, pick.keep, pred, pick.top1, pick.top2, call.v[:, :, :width], seg_len, call.q.dtype, p.diagnostics
-        )
-        sufa += counts
-        keep[:, :, a:b, :width] = pick.keep
-        requests = pick.keep.view(shape.batch, shape.kv_heads, g * c, width)
-        naive, rass, unique = rass_loads(requests, p.rass_per_phase, seg_len)
-        loads[0] += naive
-        loads[1] += rass
-        loads[2] += unique
-        kvgen_keys += unique
+    def attend(self, ctx: SofaSetup, block: RowBlock, pred: torch.Tensor, chosen: SofaSelection, tally: Tally):
+        """SU-FA over the tile; its operation counts for the three visiting orders go to the tally."""
+        pick = chosen.sads
+        out, counts = sufa_attend(block.scores, pick.keep, pred, pick.top1, pick.top2, block.v, ctx.seg_len,
+                                  block.call.q.dtype, self.p.diagnostics)
+        tally.append("sufa", counts)
+        return out
 
-    rows = float(shape.rows)
-    w.add("predict", "lzc", p.q_bits, float(call.q.numel()), Per.ROW_DIM)
-    w.add("predict", "shift", keys.bits, terms, Per.PAIR_DIM)
-    w.add("predict", "add", acc_bits, terms, Per.PAIR_DIM)
-    negate_bits = keys.bits if method == "star" else acc_bits
-    w.add("predict", "add", negate_bits, negative, Per.PAIR_DIM)
-    w.add("select", "compare", acc_bits, sel["compares"] + sel["clip"], Per.PAIR)
-    if p.keys == "cross_phase":
-        hidden = int(w.meta["hidden"])
-        macs = 2.0 * kvgen_keys * hidden * shape.head_dim  # K and V for each tile's selected keys
-        w.add("kvgen", "mac", p.formal_bits, macs, Per.KEY_DIM)
-        w.meta["kvgen_dense_macs"] = 2.0 * shape.batch * shape.kv_heads * shape.k_len * hidden * shape.head_dim
-    desc = sufa.orders["descending"]
-    kept = float(torch.count_nonzero(keep))
-    d = shape.head_dim
-    w.add("qk", "mac", p.formal_bits, kept * d, Per.PAIR_DIM)
-    w.add("softmax", "exp", p.formal_bits, desc.exp, Per.PAIR)
-    w.add("softmax", "add", p.formal_bits, desc.add, Per.PAIR)
-    w.add("softmax", "compare", p.formal_bits, desc.compare, Per.PAIR)
-    w.add("softmax", "mul", p.formal_bits, desc.mul, Per.ROW_DIM)
-    w.add("softmax", "div", p.formal_bits, desc.div, Per.ROW)
-    w.add("pv", "mac", p.formal_bits, desc.pv_mac, Per.PAIR_DIM)
-    w.profile = SparsityProfile.from_keep(keep, shape)
-    w.meta.update(
-        {
-            "layer": call.layer,
-            "k": ratio,
-            "Tc": tc,
-            "Bc": seg_len,
-            "r": radius,
+    def count(self, ctx: SofaSetup, call: AttentionCall, keep: torch.Tensor, tally: Tally) -> Workload:
+        w = ctx.trace
+        sufa = SufaCounts()
+        for counts in tally.items.get("sufa", []):
+            sufa += counts
+        self._count_prediction(w, ctx, call, tally)
+        self._count_formal(w, keep, sufa)
+        w.profile = SparsityProfile.from_keep(keep, call.shape)
+        w.meta.update(self._meta(ctx, call, tally, sufa))
+        return w
+
+    def _count_prediction(self, w: Workload, ctx: SofaSetup, call: AttentionCall, tally: Tally) -> None:
+        p, shape = self.p, call.shape
+        w.add("predict", "lzc", p.q_bits, float(call.q.numel()), Per.ROW_DIM)
+        w.add("predict", "shift", ctx.keys.bits, tally["dlzs_terms"], Per.PAIR_DIM)
+        w.add("predict", "add", ctx.acc_bits, tally["dlzs_terms"], Per.PAIR_DIM)
+        # SOFA negates the wide shifted result; STAR's sign pre-flipping (PSP) the narrow operand
+        negate_bits = ctx.keys.bits if self.name == "star" else ctx.acc_bits
+        w.add("predict", "add", negate_bits, tally["dlzs_negative"], Per.PAIR_DIM)
+        w.add("select", "compare", ctx.acc_bits, tally["sads_compares"] + tally["sads_clip"], Per.PAIR)
+        if p.keys == "cross_phase":
+            hidden = int(w.meta["hidden"])
+            macs = 2.0 * tally["unique_keys"] * hidden * shape.head_dim  # K and V for each tile's selected keys
+            w.add("kvgen", "mac", p.formal_bits, macs, Per.KEY_DIM)
+            w.meta["kvgen_dense_macs"] = 2.0 * shape.batch * shape.kv_heads * shape.k_len * hidden * shape.head_dim
+
+    def _count_formal(self, w: Workload, keep: torch.Tensor, sufa: SufaCounts) -> None:
+        """The formal stage in SU-FA's descending order (the other orders go to ``meta``)."""
+        bits, d = self.p.formal_bits, w.shape.head_dim
+        desc = sufa.orders["descending"]
+        w.add("qk", "mac", bits, float(torch.count_nonzero(keep)) * d, Per.PAIR_DIM)
+        w.add("softmax", "exp", bits, desc.exp, Per.PAIR)
+        w.add("softmax", "add", bits, desc.add, Per.PAIR)
+        w.add("softmax", "compare", bits, desc.compare, Per.PAIR)
+        w.add("softmax", "mul", bits, desc.mul, Per.ROW_DIM)
+        w.add("softmax", "div", bits, desc.div, Per.ROW)
+        w.add("pv", "mac", bits, desc.pv_mac, Per.PAIR_DIM)
+
+    def _meta(self, ctx: SofaSetup, call: AttentionCall, tally: Tally, sufa: SufaCounts) -> dict:
+        shape = call.shape
+        meta = {
+            "layer": call.layer, "k": ctx.ratio, "Tc": ctx.tc, "Bc": ctx.seg_len, "r": ctx.radius,
             "sufa": {o: sufa.orders[o].to_dict() for o in ORDERS},
-            "max_violations": desc.violations,
-            "sads_steps": sel["steps"],
-            "sads_sorter_compares": sel["compares"],
-            "sads_clip_compares": sel["clip"],
-            "rass": {"naive_loads": loads[0], "rass_loads": loads[1], "unique_keys": loads[2]},
-            "dlzs_terms": terms,
-            "dlzs_negative_terms": negative,
-            "dlzs_zero_skipped": shape.valid_pairs * shape.head_dim - terms,
-            "psp": method == "star",
-            "rows": rows,
+            "max_violations": sufa.orders["descending"].violations,
+            "sads_steps": tally["sads_steps"],
+            "sads_sorter_compares": tally["sads_compares"],
+            "sads_clip_compares": tally["sads_clip"],
+            "rass": {"naive_loads": tally["naive_loads"], "rass_loads": tally["rass_loads"],
+                     "unique_keys": tally["unique_keys"]},
+            "dlzs_terms": tally["dlzs_terms"],
+            "dlzs_negative_terms": tally["dlzs_negative"],
+            "dlzs_zero_skipped": shape.valid_pairs * shape.head_dim - tally["dlzs_terms"],
+            "psp": self.name == "star",
+            "rows": float(shape.rows),
         }
-    )
-    if p.diagnostics:
-        w.meta["sads_mismatch"] = {"mismatched": mismatch[0], "selected": mismatch[1]}
-    return SparseResult(out=out, keep=keep, trace=w)
+        if self.p.diagnostics:
+            meta["sads_mismatch"] = {"mismatched": tally["mismatched"], "selected": tally["selected"]}
+        return meta
 
 
 @register("sofa", SofaParams, "SOFA: DLZS shift-add prediction, SADS per-segment top-k, SU-FA (MICRO'24)")
-def sofa(call: AttentionCall, p: SofaParams) -> SparseResult:
-    return _sofa(call, p, "sofa")
+class SofaMethod(Sofa):
+    pass
 
 
 @register("star", SofaParams, "STAR: SOFA's algorithm with sign pre-flipping (PSP) counted in the trace")
-def star(call: AttentionCall, p: SofaParams) -> SparseResult:
-    return _sofa(call, p, "star")
+class StarMethod(Sofa):
+    pass

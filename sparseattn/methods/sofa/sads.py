@@ -154,7 +154,7 @@ def index_mismatch(pred: torch.Tensor, valid: torch.Tensor, keep: torch.Tensor) 
     ``(mismatched, selected)``: the number of selected indices not in ``G`` and of selected indices, so
     ``mismatched / selected`` is SOFA's "different K indices are considered as errors" rate.
     """
-    from ..oracle import keep_top_counts
+    from ..common import keep_top_counts
 
     counts = keep.sum(dim=-1)
     ranked = pred.masked_fill(~valid, float("-inf"))

@@ -103,55 +103,57 @@ def sufa_attend(
     visiting orders), SADS's per-segment ``top1``/``top2`` key indices ``[B, H, c, Ts]``, values
     ``v [B, Hkv, W, D]``. Returns the output ``[B, H, c, D]`` and the counts of the three orders
     (``diagnostics`` adds the data-dependent max updates of the ascending order, which needs a sort)."""
-    b, h, c, w = scores.shape
-    d = v.shape[-1]
     neg = float("-inf")
     s_seg = _segments(scores.masked_fill(~keep, neg), seg_len, neg)  # [B, H, c, Ts, Bc]
     k_seg = _segments(keep, seg_len, False)
-    ts = s_seg.shape[-2]
-    flat = scores.reshape(b, h, c, w)
 
     def exact_at(idx: torch.Tensor) -> torch.Tensor:
-        got = flat.gather(-1, idx.clamp(min=0))
+        got = scores.gather(-1, idx.clamp(min=0))
         return torch.where(idx >= 0, got, torch.full_like(got, neg))
 
     ref = torch.maximum(exact_at(top1), exact_at(top2))  # max-ensure, [B, H, c, Ts]; -inf for empty tiles
+    out = _merged_tiles(s_seg, k_seg, ref, v, scores.shape[-1]).to(out_dtype)
+    counts = _order_counts(s_seg, k_seg, ref, keep, top2, v.shape[-1])
+    if diagnostics:  # ascending predicted order inside each tile: running max over exact scores in that order
+        p_seg = _segments(pred.masked_fill(~keep, float("inf")), seg_len, float("inf"))
+        order = torch.argsort(p_seg, dim=-1)
+        counts.orders["ascending"].updates = float(_count_updates(torch.cummax(s_seg.gather(-1, order), -1).values))
+    return out, counts
+
+
+def _merged_tiles(s_seg: torch.Tensor, k_seg: torch.Tensor, ref: torch.Tensor, v: torch.Tensor, w: int):
+    """Per tile ``l_j = sum exp(s - m_j)``, ``o_j = sum exp(s - m_j) v`` without rescaling, merged once:
+    ``O = sum_j o_j e^(m_j - m) / sum_j l_j e^(m_j - m)`` (folded into one probability matrix)."""
+    b, h, c, ts, seg_len = s_seg.shape
     nonempty = k_seg.any(dim=-1)
     e = torch.exp(s_seg - ref.unsqueeze(-1)).masked_fill(~k_seg, 0.0)  # exp(-inf)=0 for dropped keys
     row_max = ref.amax(dim=-1, keepdim=True)
     factor = torch.exp(ref - row_max).masked_fill(~nonempty, 0.0)  # e^(m_j - m)
     l_row = (e.sum(dim=-1) * factor).sum(dim=-1, keepdim=True)
     probs = (e * factor.unsqueeze(-1)).view(b, h, c, ts * seg_len)[..., :w] / l_row
-    out = grouped_pv(probs.contiguous(), v).to(out_dtype)
+    return grouped_pv(probs.contiguous(), v)
 
+
+def _order_counts(s_seg: torch.Tensor, k_seg: torch.Tensor, ref: torch.Tensor, keep: torch.Tensor,
+                  top2: torch.Tensor, d: int) -> SufaCounts:
+    """Operation counts of the three visiting orders (the module docstring's table)."""
     n = float(torch.count_nonzero(keep))
-    tiles = float(torch.count_nonzero(nonempty))
-    two = float(torch.count_nonzero(top2 >= 0))
-    rows = float(b * h * c)
+    tiles = float(torch.count_nonzero(k_seg.any(dim=-1)))
+    rows = float(keep.shape[0] * keep.shape[1] * keep.shape[2])
     merge = OrderCounts(compare=tiles, exp=tiles, mul=tiles * (1 + d), add=tiles * (1 + d))
     final = OrderCounts(div=rows, mul=rows * d)
-
+    two = float(torch.count_nonzero(top2 >= 0))
     counts = SufaCounts()
-    desc = counts.orders["descending"]
-    for part in (OrderCounts(exp=n, add=2 * n, pv_mac=n * d, compare=two), merge, final):
-        desc += part
-    desc.violations = float(torch.count_nonzero(s_seg > ref.unsqueeze(-1)))  # dropped keys are -inf
-
-    asc = counts.orders["ascending"]
-    for part in (OrderCounts(compare=n, exp=n, mul=n, add=2 * n, pv_mac=n * d), merge, final):
-        asc += part
-    if diagnostics:  # ascending predicted order inside each tile: running max over exact scores in that order
-        p_seg = _segments(pred.masked_fill(~keep, float("inf")), seg_len, float("inf"))
-        order = torch.argsort(p_seg, dim=-1)
-        asc.updates = float(_count_updates(torch.cummax(s_seg.gather(-1, order), dim=-1).values))
-
-    # FlashAttention-2: tiles in key order, one running state, rescaled at every tile
-    fa = counts.orders["fa2"]
-    for part in (
-        OrderCounts(compare=n, exp=n, add=2 * n, pv_mac=n * d),
-        OrderCounts(compare=tiles, exp=tiles, mul=tiles * (1 + d)),
-        final,
-    ):
-        fa += part
-    fa.updates = float(_count_updates(torch.cummax(s_seg.amax(dim=-1), dim=-1).values))
-    return out, counts
+    parts = {
+        "descending": (OrderCounts(exp=n, add=2 * n, pv_mac=n * d, compare=two), merge, final),
+        "ascending": (OrderCounts(compare=n, exp=n, mul=n, add=2 * n, pv_mac=n * d), merge, final),
+        # FlashAttention-2: tiles in key order, one running state, rescaled at every tile
+        "fa2": (OrderCounts(compare=n, exp=n, add=2 * n, pv_mac=n * d),
+                OrderCounts(compare=tiles, exp=tiles, mul=tiles * (1 + d)), final),
+    }
+    for order, items in parts.items():
+        for part in items:
+            counts.orders[order] += part
+    counts.orders["descending"].violations = float(torch.count_nonzero(s_seg > ref.unsqueeze(-1)))
+    counts.orders["fa2"].updates = float(_count_updates(torch.cummax(s_seg.amax(dim=-1), dim=-1).values))
+    return counts

@@ -1,0 +1,92 @@
+"""The linear operand of SOFA's attention prediction: the given keys, or keys predicted across phases.
+
+SOFA generates K and V on demand, only for the keys the top-k stage selects, so the predictor cannot read the
+real keys: it first predicts them (phase 1.1, "key prediction", SOFA §III-B, Fig. 7(b)) from the layer input X
+and the key projection W_k, with W_k stored offline in the log domain (sign + 4-bit exponent) and X as INT8:
+``K_hat = X W_k`` by DLZS, truncated to ``khat_bits`` (16) -- "truncated to at most 16 bit" -- then biased and
+rotated by the model's RoPE like the real keys, and requantised to ``khat_bits`` for phase 1.2.
+
+``keys="k"`` (:func:`given_keys`) skips phase 1.1 and quantises the given K to ``k_bits`` instead: what a
+predictor sees when K already exists (decoding with a KV cache, or a model whose keys we cannot regenerate).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from ...core.call import AttentionCall
+from ...core.errors import InvalidInputError
+from ...core.quant import QuantizedTensor, quantize_symmetric
+from ...core.shape import Shape
+from ...core.side import SideInputs, apply_rope
+from ...core.workload import Per, Workload
+from .dlzs import accumulator_bits, exponent_bits, predict_keys
+
+
+@dataclass
+class KeyOperand:
+    """Integer keys the predictor shifts, their scale and width."""
+
+    values: torch.Tensor
+    scale: torch.Tensor
+    bits: int
+
+
+def given_keys(call: AttentionCall, p: Any) -> KeyOperand:
+    """The given K quantised to ``k_bits``."""
+    kq = quantize_symmetric(call.k, p.k_bits, p.granularity)
+    return KeyOperand(kq.values, kq.scale, p.k_bits)
+
+
+def _truncated_khat(xq: QuantizedTensor, wq: QuantizedTensor, khat_bits: int) -> tuple[torch.Tensor, int]:
+    """``K_hat = X W_k`` by DLZS (exact integers), keeping its ``khat_bits`` most significant bits (an arithmetic
+    right shift by ``shift``); returns ``(K_hat >> shift << shift, shift)``."""
+    khat = predict_keys(xq.values, wq.values)  # [B, Nk, Hkv*D] exact integers
+    peak = float(khat.abs().max())
+    shift = max(0, math.ceil(math.log2(peak + 1)) - (khat_bits - 1)) if peak > 0 else 0
+    return torch.floor(khat / 2**shift) * 2**shift, shift
+
+
+def predicted_keys(side: SideInputs, shape: Shape, p: Any, w: Workload | None = None) -> torch.Tensor:
+    """Phase 1.1: ``K_hat = X W_k`` by DLZS, truncated to ``khat_bits``, dequantised, biased and rotated
+    like the model's keys; float32 ``[B, Hkv, Nk, D]``. Records its work in ``w`` when given."""
+    side.key_projection(shape.batch, shape.k_len, shape.kv_heads, shape.head_dim)
+    xq = quantize_symmetric(side.x, p.x_bits, "tensor")
+    wq = quantize_symmetric(side.w_k, p.w_bits, "tensor")
+    khat, shift = _truncated_khat(xq, wq, p.khat_bits)
+    kf = (khat * xq.scale.double() * wq.scale.double()).to(torch.float32)
+    if side.b_k is not None:
+        kf = kf + side.b_k.to(torch.float32)
+    kf = kf.view(shape.batch, shape.k_len, shape.kv_heads, shape.head_dim).transpose(1, 2)
+    if side.rope_cos is not None:
+        kf = apply_rope(kf, side.rope_cos.to(torch.float32), side.rope_sin.to(torch.float32))
+    if w is not None:
+        _count_key_prediction(w, side, xq, wq, p, rotated=side.rope_cos is not None, n_el=float(kf.numel()))
+        w.meta["khat_shift"] = shift
+    return kf
+
+
+def _count_key_prediction(w: Workload, side: SideInputs, xq: QuantizedTensor, wq: QuantizedTensor, p: Any,
+                          rotated: bool, n_el: float) -> None:
+    """One shift-add per non-zero (x, w) term for every key token; the rotation's multiply-adds."""
+    if rotated:
+        w.add("other", "mul", p.formal_bits, 2 * n_el, Per.KEY_DIM)
+        w.add("other", "add", p.formal_bits, n_el, Per.KEY_DIM)
+    terms = float(torch.matmul((xq.values != 0).float(), (wq.values != 0).float().T).sum())
+    max_e = int(torch.log2(wq.values.abs().max().double().clamp(min=1)).floor())
+    hidden = side.x.shape[-1]
+    w.add("predict", "shift", p.x_bits, terms, Per.KEY_DIM)
+    w.add("predict", "add", accumulator_bits(p.x_bits, max_e, hidden), terms, Per.KEY_DIM)
+    w.meta.update({"w_k_exponent_bits": exponent_bits(p.w_bits), "hidden": hidden})
+
+
+def cross_phase_keys(call: AttentionCall, p: Any, w: Workload) -> KeyOperand:
+    """Predicted keys requantised to ``khat_bits`` (phase 1.2's linear operand); the work goes to ``w``."""
+    if call.side is None:
+        raise InvalidInputError("keys='cross_phase' needs side inputs (x, w_k); the HF patch provides them")
+    kq = quantize_symmetric(predicted_keys(call.side, call.shape, p, w), p.khat_bits, p.granularity)
+    return KeyOperand(kq.values, kq.scale, p.khat_bits)
