@@ -61,10 +61,19 @@ def attention(
 
     Returns:
         :class:`~sparseattn.core.result.SparseResult` with the output, the kept-pair mask and the trace.
+
+    Gradients: when ``q``, ``k`` or ``v`` requires grad (and grad mode is on), gradients flow through the exact
+    attention on the kept pairs, the selection being a constant (what sparse fine-tuning needs); a method whose
+    output is computed from quantised operands (``pade`` with ``formal="int8"``, ``dense_int8``, ``spatten``)
+    refuses such inputs with an error instead of returning zero gradients.
     """
     spec, p, call = _call(q, k, v, method, causal, scale, layer, side, state, params)
+    runner = spec.factory(p)
+    if torch.is_grad_enabled() and any(t.requires_grad for t in (q, k, v)):
+        runner.check_differentiable()
+        return runner.run(call)
     with torch.no_grad():
-        return spec.factory(p).run(call)
+        return runner.run(call)
 
 
 def select(

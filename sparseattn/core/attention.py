@@ -39,10 +39,14 @@ def grouped_pv(p: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
 
 
 def masked_softmax_(scores: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
-    """In-place softmax of ``scores`` over the last dim restricted to ``keep`` (broadcastable bool mask).
+    """Softmax of ``scores`` over the last dim restricted to ``keep`` (broadcastable bool mask), in place when no
+    gradient is being recorded (out of place otherwise, so autograd can differentiate it).
 
     Every row must keep at least one pair; dropped pairs get probability exactly 0.
     """
+    if scores.requires_grad:
+        masked = scores.masked_fill(~keep, float("-inf"))
+        return torch.softmax(masked, dim=-1)
     scores.masked_fill_(~keep, float("-inf"))
     scores.sub_(scores.amax(dim=-1, keepdim=True)).exp_()
     return scores.div_(scores.sum(dim=-1, keepdim=True))

@@ -131,6 +131,10 @@ class Method:
     def count(self, ctx: Any, call: AttentionCall, keep: torch.Tensor, tally: Tally) -> Workload:
         raise NotImplementedError
 
+    def check_differentiable(self) -> None:
+        """Raise a clear error when gradients cannot flow through this method's output (default: they can --
+        through the exact attention on the kept pairs, the selection being a constant)."""
+
     def score(self, prediction: Any) -> torch.Tensor | None:
         """The predicted importance of the block's pairs (higher first), used to order kept pairs: the
         prediction itself when it is a tensor, else ``None``."""
@@ -151,8 +155,10 @@ def _full_keep(call: AttentionCall) -> torch.Tensor:
 
 
 def run_method(method: Method, call: AttentionCall) -> SparseResult:
-    """Run ``method`` on ``call``: predict, select and attend block by block, then count."""
-    ctx = method.prepare(call)
+    """Run ``method`` on ``call``: predict, select and attend block by block, then count. ``prepare`` and
+    ``count`` never record gradients; the attend step does when the inputs require them."""
+    with torch.no_grad():
+        ctx = method.prepare(call)
     tally = Tally()
     s = call.shape
     blocks = list(row_blocks(call, method.block_rows(call)))
@@ -170,7 +176,9 @@ def run_method(method: Method, call: AttentionCall) -> SparseResult:
         else:
             keep[:, :, block.row0 : block.row1, : block.width] = mask
     keep = keep.expand(s.batch, s.heads, s.q_len, s.k_len)
-    return SparseResult(out=out, keep=keep, trace=method.count(ctx, call, keep, tally))
+    with torch.no_grad():
+        trace = method.count(ctx, call, keep, tally)
+    return SparseResult(out=out, keep=keep, trace=trace)
 
 
 def select_pairs(method: Method, call: AttentionCall) -> Selection:

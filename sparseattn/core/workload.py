@@ -37,7 +37,9 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
+from .files import write_atomic
 from .shape import Shape, valid_mask
+from .trace_file import FORMAT_VERSION, TraceFormatError, parse_trace
 
 BASE_TILE = 16
 STAGES = ("quantize", "predict", "select", "kvgen", "qk", "softmax", "pv", "other")
@@ -173,10 +175,6 @@ class SparsityProfile:
             "group": self.group.tolist(),
         }
 
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> SparsityProfile:
-        counts = _unpack(data["counts_zlib_b64"], np.int32).reshape(data["shape"]).astype(np.int64)
-        return cls(tile=int(data["tile"]), counts=counts, group=np.asarray(data["group"], dtype=np.int64))
 
 
 def _grid(shape: Shape, tile: int) -> tuple[int, int]:
@@ -193,10 +191,6 @@ def _groups(shape: Shape) -> np.ndarray:
 
 def _pack(a: np.ndarray) -> str:
     return base64.b64encode(zlib.compress(np.ascontiguousarray(a).tobytes(), 6)).decode("ascii")
-
-
-def _unpack(s: str, dtype: type) -> np.ndarray:
-    return np.frombuffer(zlib.decompress(base64.b64decode(s)), dtype=dtype).copy()
 
 
 @dataclass
@@ -355,7 +349,9 @@ class Workload:
 
     # ----------------------------------------------------------------------------------------- JSON
     def to_json(self) -> dict[str, Any]:
+        """The trace file (format :data:`~sparseattn.core.trace_file.FORMAT_VERSION`)."""
         return {
+            "format_version": FORMAT_VERSION,
             "shape": self.shape.to_dict(),
             "ops": [
                 {"stage": k.stage, "op": k.op, "bits": k.bits, "count": c, "per": per.value}
@@ -363,32 +359,43 @@ class Workload:
             ],
             "profile": None if self.profile is None else self.profile.to_json(),
             "extra_reads": dict(self.extra_reads),
-            "read_basis": {k: v.value for k, v in self.read_basis.items()},
+            "read_basis": {k: self.basis_of_read(k).value for k in self.extra_reads},
             "samples": {k: _pack_array(v) for k, v in self.samples.items()},
             "meta": _jsonable(self.meta),
         }
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Workload:
-        w = cls(shape=Shape(**data["shape"]))
-        for row in data["ops"]:
-            w.add(row["stage"], row["op"], int(row["bits"]), float(row["count"]), row["per"])
-        if data.get("profile") is not None:
-            w.profile = SparsityProfile.from_json(data["profile"])
-        basis = data.get("read_basis", {})
-        for name, nbytes in data.get("extra_reads", {}).items():
-            w.add_read(name, float(nbytes), basis.get(name, Per.KEY_DIM))
-        for name, packed in data.get("samples", {}).items():
-            w.samples[name] = _unpack_array(packed)
-        w.meta = dict(data.get("meta", {}))
+    def from_json(cls, data: Any, source: str = "<trace>", upgrade: bool = False) -> Workload:
+        """Build from trace JSON, validated first (:func:`~sparseattn.core.trace_file.parse_trace`): a malformed
+        trace raises :class:`~sparseattn.core.trace_file.TraceFormatError` naming ``source`` and the key path."""
+        record = parse_trace(data, source, upgrade)
+        w = cls(shape=Shape(**record.shape.model_dump()))
+        for row in record.ops:
+            w.add(row.stage, row.op, row.bits, row.count, row.per)
+        if record.profile is not None:
+            p = record.profile
+            w.profile = SparsityProfile(tile=p.tile, counts=p.counts(), group=np.asarray(p.group, dtype=np.int64))
+        for name, nbytes in record.extra_reads.items():
+            w.add_read(name, nbytes, record.read_basis[name])
+        w.samples = {name: s.array(name) for name, s in record.samples.items()}
+        w.meta = dict(record.meta)
         return w
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.to_json()))
+        """Write the trace file atomically (a temporary file renamed into place)."""
+        write_atomic(Path(path), json.dumps(self.to_json()))
 
     @classmethod
-    def load(cls, path: str | Path) -> Workload:
-        return cls.from_json(json.loads(Path(path).read_text()))
+    def load(cls, path: str | Path, upgrade: bool = False) -> Workload:
+        """Read and validate a trace file; errors name the file (and the key path)."""
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise TraceFormatError(f"trace file {str(path)!r} does not exist") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise TraceFormatError(f"{path}: not valid JSON ({err})") from None
+        return cls.from_json(data, str(path), upgrade)
 
     def summary(self) -> dict[str, float]:
         """Op counts as a flat ``{"stage/op/bits": count}`` dict, for tables."""
@@ -433,10 +440,6 @@ def _stack_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def _pack_array(a: np.ndarray) -> dict[str, Any]:
     return {"dtype": str(a.dtype), "shape": list(a.shape), "data_zlib_b64": _pack(a)}
-
-
-def _unpack_array(data: Mapping[str, Any]) -> np.ndarray:
-    return _unpack(data["data_zlib_b64"], np.dtype(data["dtype"])).reshape(data["shape"])
 
 
 def _resample_profile(p: SparsityProfile, old: Shape, new: Shape) -> SparsityProfile:

@@ -18,6 +18,7 @@ from pydantic import Field
 
 from ..core.attention import attend_kept, exact_attention, formal_workload, valid_mask_4d
 from ..core.driver import Method, RowBlock, Tally
+from ..core.errors import InvalidInputError
 from ..core.quant import quantize_symmetric
 from ..core.validation import dtype_bits
 from ..core.workload import Workload
@@ -75,6 +76,10 @@ class _IntQKV:
 @register("dense_int8", DenseIntParams, "dense attention on symmetric INT-b (default INT8) Q, K and V")
 class DenseInt(Method):
     """Every valid pair, on integer Q, K, V: the INT8 reference PADE's accuracy is measured against."""
+
+    def check_differentiable(self) -> None:
+        raise InvalidInputError("dense_int8 computes attention on INT-quantised Q, K and V, whose rounding has no "
+                                "useful gradient; use method='dense' for gradients")
 
     def prepare(self, call: AttentionCall) -> _IntQKV:
         v = quantize_symmetric(call.v, self.p.bits, self.p.granularity).dequantize().to(torch.float32)

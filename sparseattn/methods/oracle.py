@@ -29,6 +29,7 @@ from pydantic import Field, model_validator
 
 from ..core.attention import formal_workload
 from ..core.driver import Method, RowBlock, Tally
+from ..core.errors import InvalidParameterError
 from ..core.shape import Shape, ceil_count, valid_keys_per_row, valid_mask
 from ..core.validation import dtype_bits
 from ..core.workload import Workload
@@ -97,6 +98,9 @@ def topk_counts(shape: Shape, p: TopKParams, device: torch.device) -> torch.Tens
 @register("topk", TopKParams, "oracle: per-row top-k keys by exact logits (by ratio or count)")
 class TopK(Oracle):
     def prepare(self, call: AttentionCall) -> torch.Tensor:
+        if self.p.k is not None and self.p.k > call.shape.k_len:
+            raise InvalidParameterError(f"k={self.p.k} exceeds the {call.shape.k_len} keys of this call; "
+                                        f"need 1 <= k <= k_len (a causal row keeps at most its valid keys)")
         return topk_counts(call.shape, self.p, call.q.device)
 
     def select(self, counts: torch.Tensor, block: RowBlock, scores: torch.Tensor, tally: Tally) -> torch.Tensor:

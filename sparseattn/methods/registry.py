@@ -28,9 +28,10 @@ from ..core.errors import InvalidParameterError
 
 
 class MethodParams(BaseModel):
-    """Base class of method parameter models: unknown parameters are errors, values are validated."""
+    """Base class of method parameter models: unknown parameters are errors, values are validated strictly (a
+    bool is not a number, a float is not an int, a string is not a number: nothing is silently converted)."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, strict=True)
 
 
 

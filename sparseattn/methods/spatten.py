@@ -40,6 +40,7 @@ from ..core.attention import attend_kept, formal_workload
 from ..core.bits import truncated_keys
 from ..core.call import AttentionCall
 from ..core.driver import Method, RowBlock, Tally, run_method
+from ..core.errors import InvalidInputError
 from ..core.quant import QuantizedTensor, quantize_symmetric
 from ..core.result import SparseResult
 from ..core.workload import Per, Workload
@@ -149,6 +150,10 @@ class SpAtten(Method):
 
     def block_rows(self, call: AttentionCall) -> int:
         return call.shape.q_len
+
+    def check_differentiable(self) -> None:
+        raise InvalidInputError("spatten scores with progressively quantised keys (MSBs, then LSBs), whose rounding "
+                                "has no useful gradient; gradients are refused rather than silently zero")
 
     def prepare(self, call: AttentionCall) -> _Cascade:
         state, p = call.state, self.p

@@ -10,7 +10,9 @@ Masks: the model builds SDPA-style masks. A missing mask on a causal layer, or a
 causal mask (queries are the last positions), is causal attention; an all-true mask is full attention.
 Anything else (padding, packed sequences) is refused with an error rather than silently ignored.
 
-Inference only: the methods run under ``torch.no_grad`` and attention dropout is refused.
+Gradients: in train mode gradients flow through the exact attention on the kept pairs (the selection is a
+constant), so sparse fine-tuning works through the patch; a method computed on quantised operands refuses
+(see :func:`sparseattn.attention`). Attention dropout is refused.
 """
 
 from __future__ import annotations
@@ -256,7 +258,11 @@ def patch(
     if layers is None:
         chosen = frozenset(modules)
     else:
-        chosen = frozenset(int(i) for i in layers)
+        layers = list(layers)
+        odd = [i for i in layers if isinstance(i, bool) or not isinstance(i, int)]
+        if odd:
+            raise InvalidParameterError(f"layers must be ints (layer indices), got {odd!r}")
+        chosen = frozenset(layers)
         bad = sorted(chosen - set(modules))
         if bad or not chosen:
             raise InvalidParameterError(

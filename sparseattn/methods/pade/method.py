@@ -49,7 +49,7 @@ from pydantic import Field
 from ...core.attention import attend_kept
 from ...core.call import AttentionCall
 from ...core.driver import Method, RowBlock, Tally
-from ...core.errors import InvalidParameterError
+from ...core.errors import InvalidInputError, InvalidParameterError
 from ...core.quant import quantize_symmetric
 from ...core.workload import Per, SparsityProfile, Workload
 from ..registry import MethodParams, register
@@ -69,6 +69,8 @@ class PadeParams(MethodParams):
     tail_tiles: int = Field(2, ge=0, description="most recent tiles visited next (head_tail order)")
     parallel_queries: int = Field(8, ge=1, description="query rows sharing K plane and V fetches")
     group: int = Field(8, ge=1, description="bidirectional-sparsity sub-group size (elements)")
+    formal: Literal["integer", "exact"] = Field(
+        "integer", description="survivors' attention on the INT-bits logits and V (paper), or exact (differentiable)")
     formal_bits: int = Field(16, ge=4, le=32, description="width of the softmax and P.V arithmetic")
     lut_bits: int = Field(16, ge=4, le=32, description="width of the BUI generator's LUT arithmetic")
     lane_sample_rows: int = Field(1, ge=0, description="rows per block and head sampled for the lane timing model")
@@ -263,13 +265,23 @@ class Pade(Method):
         tally.add(k_planes=_shared_rows(planes, shape.group_size, p.parallel_queries).sum(dtype=torch.float64),
                   dense_reads=float(seen.sum()) * shape.batch * shape.kv_heads)
 
+    def check_differentiable(self) -> None:
+        if self.p.formal == "integer":
+            raise InvalidInputError(
+                "pade computes its output from INT-quantised Q, K and V (formal='integer'), whose rounding has no "
+                "useful gradient; for gradients use formal='exact' (PADE's selection, exact attention on the "
+                "survivors) or pass tensors that do not require grad")
+
     def attend(self, ctx: PadeSetup, block: RowBlock, spec: Speculation, chosen: Survivors, tally: Tally):
-        """Softmax over the survivors' exact INT8 logits, times INT8 V; V reads and online-softmax rescales in
-        the ISTA order are counted."""
+        """Softmax over the survivors' exact INT8 logits, times INT8 V (``formal="exact"``: exact logits and V);
+        V reads and online-softmax rescales in the ISTA order are counted."""
         shape, p = block.call.shape, self.p
-        fac = ctx.factor[:, :, block.row0 : block.row1].to(torch.float32)
-        logits = (spec.exact[..., : spec.reach] * fac).to(torch.float32)
-        out = attend_kept(logits, chosen.keep, ctx.v[:, :, : spec.reach], block.call.q.dtype)
+        if p.formal == "exact":
+            out = attend_kept(block.scores, chosen.keep, block.v, block.call.q.dtype)
+        else:
+            fac = ctx.factor[:, :, block.row0 : block.row1].to(torch.float32)
+            logits = (spec.exact[..., : spec.reach] * fac).to(torch.float32)
+            out = attend_kept(logits, chosen.keep, ctx.v[:, :, : spec.reach], block.call.q.dtype)
         shared = _shared_rows(chosen.padded.view(torch.int8), shape.group_size, p.parallel_queries)
         run = torch.cummax(spec.tile_max(spec.exact.masked_fill(~chosen.padded, spec.neg), p.tile)[..., spec.order],
                            dim=-1).values

@@ -9,8 +9,14 @@ end: ``m = max_j m_j``, ``l = sum_j l_j e^(m_j - m)``, ``O = sum_j o_j e^(m_j - 
 In floating point this is exactly softmax over the selected keys whatever the visiting order; the
 reference computes it in float32 by folding the merge factors ``e^(m_j - m)`` into one probability matrix
 (the same values, one PV product). An element whose exact score exceeds its tile reference is a *max
-violation* (a DLZS misprediction beyond the top-2): harmless in float (``exp`` > 1), counted because in
-fixed point it could overflow (the paper's hardware switches to max-update mode).
+violation* (a DLZS misprediction beyond the top-2). ``exp(s - m_j)`` of a violation exceeds 1 and, for a large
+enough excess (88 in float32), overflows: the hardware's max-ensuring circuit then switches to *max-update mode*
+-- when a later element exceeds the running reference, the accumulators ``l`` and ``o`` are rescaled by
+``e^(m_old - s)`` (1 exp and 1+D mul) and the reference is raised. The reference computes that exactly by using
+each tile's largest kept exact score as its reference (the same softmax, never an overflow), and the trace
+counts the rescales: the rises of the running maximum over the tile's keys in descending predicted order,
+starting from the max-ensured reference (``OrderCounts.rescales``; computed only for tiles that have a
+violation).
 
 Operation counts for three visiting orders of the same selection, as the algorithms are written (no
 data-dependent shortcuts; ``D`` = head dim, "merge" = SU-FA's final tile synchronisation: 1 compare, 1 exp,
@@ -56,6 +62,7 @@ class OrderCounts:
     pv_mac: float = 0.0
     updates: float = 0.0  # running-max updates that forced a rescale
     violations: float = 0.0  # descending only: elements above their tile reference
+    rescales: float = 0.0  # descending only: max-update rescales (included in exp and mul)
 
     def __iadd__(self, other: OrderCounts) -> OrderCounts:
         for name in self.__dataclass_fields__:
@@ -112,13 +119,29 @@ def sufa_attend(
         return torch.where(idx >= 0, got, torch.full_like(got, neg))
 
     ref = torch.maximum(exact_at(top1), exact_at(top2))  # max-ensure, [B, H, c, Ts]; -inf for empty tiles
-    out = _merged_tiles(s_seg, k_seg, ref, v, scores.shape[-1]).to(out_dtype)
+    tile_max = torch.maximum(ref, s_seg.amax(dim=-1))  # the reference after max-update mode
+    out = _merged_tiles(s_seg, k_seg, tile_max, v, scores.shape[-1]).to(out_dtype)
     counts = _order_counts(s_seg, k_seg, ref, keep, top2, v.shape[-1])
+    rescales = _max_updates(s_seg, _segments(pred.masked_fill(~keep, neg), seg_len, neg), ref)
+    if rescales:
+        counts.orders["descending"] += OrderCounts(exp=rescales, mul=rescales * (1 + v.shape[-1]), rescales=rescales)
     if diagnostics:  # ascending predicted order inside each tile: running max over exact scores in that order
         p_seg = _segments(pred.masked_fill(~keep, float("inf")), seg_len, float("inf"))
         order = torch.argsort(p_seg, dim=-1)
         counts.orders["ascending"].updates = float(_count_updates(torch.cummax(s_seg.gather(-1, order), -1).values))
     return out, counts
+
+
+def _max_updates(s_seg: torch.Tensor, p_seg: torch.Tensor, ref: torch.Tensor) -> float:
+    """Rescales of max-update mode: rises of the running maximum over each tile's kept keys visited in descending
+    predicted order, starting from the max-ensured reference ``ref``. Only tiles with a violation are sorted."""
+    violated = (s_seg > ref.unsqueeze(-1)).any(dim=-1)
+    if not bool(violated.any()):
+        return 0.0
+    s_v, p_v, r_v = s_seg[violated], p_seg[violated], ref[violated]  # [n, Bc], [n, Bc], [n]
+    order = torch.argsort(p_v, dim=-1, descending=True, stable=True)
+    visited = torch.cat([r_v.unsqueeze(-1), s_v.gather(-1, order)], dim=-1)
+    return float(_count_updates(torch.cummax(visited, dim=-1).values))
 
 
 def _merged_tiles(s_seg: torch.Tensor, k_seg: torch.Tensor, ref: torch.Tensor, v: torch.Tensor, w: int):

@@ -1,0 +1,39 @@
+"""Writing files safely: every output is written to a temporary file beside it and renamed into place, so an
+interrupted run never leaves a half-written result (and a reader never sees one)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from .errors import InvalidParameterError
+
+
+def write_atomic(path: Path, text: str | bytes) -> Path:
+    """Write ``text`` to ``path`` atomically (same-directory temporary file, then ``os.replace``)."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(text.encode("utf-8") if isinstance(text, str) else text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def check_writable(path: Path | None, what: str = "output") -> Path | None:
+    """Fail before any work starts when ``path``'s directory is missing or not writable (``None`` passes)."""
+    if path is None:
+        return None
+    path = Path(path)
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise InvalidParameterError(f"{what} {str(path)!r}: directory {str(parent)!r} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise InvalidParameterError(f"{what} {str(path)!r}: directory {str(parent)!r} is not writable")
+    if path.is_dir():
+        raise InvalidParameterError(f"{what} {str(path)!r} is a directory; give a file name")
+    return path
