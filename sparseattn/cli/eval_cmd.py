@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from ..core.errors import SparseAttnError
+from ..core.files import check_writable, write_atomic
 from ..methods.registry import parse_params
 from ._app import app, console, fail
 from .options import parse_layers, parse_method_options
@@ -36,6 +37,7 @@ def eval_cmd(
     from ..models.loader import load_model
 
     try:
+        check_writable(json_out, "--json")
         params = parse_method_options(list(ctx.args))
         parse_params(method, params)
         layer_list = parse_layers(layers)
@@ -59,4 +61,4 @@ def eval_cmd(
         table.add_row(r.method, ps, f"{r.ppl:.3f}", rel, f"{r.density:.3f}", f"{r.seconds:.1f}")
     console.print(table)
     if json_out is not None:
-        json_out.write_text(json.dumps([r.to_dict() for r in results], indent=1))
+        write_atomic(json_out, json.dumps([r.to_dict() for r in results], indent=1))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.markup import escape
 from rich.table import Table
 
 from ..api import list_methods
@@ -11,11 +12,16 @@ from ._app import app, console
 @app.command("methods")
 def methods_cmd() -> None:
     """List the registered methods and their parameters."""
-    table = Table(title="sparseattn methods")
-    for col in ("method", "parameter", "type", "default", "range", "meaning"):
-        table.add_column(col)
     for name, info in list_methods().items():
-        table.add_row(f"[bold]{name}[/]", "", "", "", "", info.summary)
+        console.print(f"[bold]{name}[/]: {escape(info.summary)}", highlight=False)
+        table = Table(show_header=False, box=None, padding=(0, 1), expand=False)
+        table.add_column("parameter", no_wrap=True, style="cyan")
+        table.add_column("type and default", no_wrap=True)
+        table.add_column("meaning", overflow="fold", ratio=1)
         for p in info.parameters:
-            table.add_row("", p.name, p.type, repr(p.default), p.constraints, p.description)
-    console.print(table)
+            rng = f", {p.constraints}" if p.constraints else ""
+            table.add_row(f"  --{p.name.replace('_', '-')}", escape(f"{p.type} = {p.default!r}{rng}"),
+                          escape(p.description))
+        if info.parameters:
+            console.print(table)
+        console.print()

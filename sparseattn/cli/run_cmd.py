@@ -11,7 +11,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ..core.errors import SparseAttnError
+from ..core.errors import SparseAttnError, describe_validation_error
 from ._app import app, console, fail
 
 
@@ -22,11 +22,13 @@ def run_cmd(
     tokens: int = typer.Option(1024, help="window length in tokens, BOS included"),
     densities: str = typer.Option("0.5,0.3,0.2,0.1,0.05", help="comma-separated target densities"),
     methods: str = typer.Option("topk,threshold,block_topk", help="comma-separated oracles"),
+    restart: bool = typer.Option(False, help="move an existing results.json in --out aside and start afresh"),
 ) -> None:
     """The main job: dense vs the oracles over a sweep of densities; table, results.json and a plot."""
     from pydantic import ValidationError
 
-    from ..eval.sweep import SweepConfig, planned, run_sweep, with_relative_increase
+    from ..core.files import set_aside
+    from ..eval.sweep import SweepConfig, load_rows, planned, run_sweep, with_relative_increase
     from ..models.loader import load_model
     from ..report import perplexity_rows_markdown, plot_perplexity_vs_density
 
@@ -37,12 +39,18 @@ def run_cmd(
             densities=[float(d) for d in densities.split(",") if d.strip()],
             methods=[m.strip() for m in methods.split(",") if m.strip()],
         )
-    except (ValidationError, ValueError) as err:
-        fail(f"invalid sweep configuration: {err}")
+    except ValidationError as err:
+        fail(describe_validation_error(err, "invalid run options"))
+        return
+    except ValueError as err:
+        fail(f"invalid run options: {err}")
         return
     out = out or Path("runs") / datetime.now().strftime("%Y%m%d-%H%M%S")
     start = time.perf_counter()
     try:
+        if restart and (out / "results.json").exists():
+            console.print(f"moved {out / 'results.json'} aside to {set_aside(out / 'results.json')}")
+        load_rows(out, config)  # a corrupt or foreign results file is refused before the model loads
         with console.status(f"loading {config.model} ..."):
             lm = load_model(config.model)
         total = len(planned(config))

@@ -31,6 +31,7 @@ import torch
 
 from .attention import attend_kept, grouped_scores
 from .call import AttentionCall
+from .memory import check_memory
 from .result import SparseResult
 from .selection import Selection
 from .shape import chunk_valid_mask
@@ -131,6 +132,18 @@ class Method:
     def count(self, ctx: Any, call: AttentionCall, keep: torch.Tensor, tally: Tally) -> Workload:
         raise NotImplementedError
 
+    def memory_parts(self, call: AttentionCall) -> dict[str, float]:
+        """Bytes the call will hold at its peak, by part (checked before anything is allocated): the kept-pair
+        mask, a few score slabs of one block (scores, prediction, masks, softmax temporaries) and the output."""
+        s = call.shape
+        compute = 8 if call.q.dtype == torch.float64 else 4
+        rows = min(self.block_rows(call), s.q_len)
+        return {
+            "kept-pair mask": float(s.batch * s.heads * s.q_len * s.k_len),
+            "score slabs": 4.0 * s.batch * s.heads * rows * s.k_len * compute,
+            "output": float(s.batch * s.heads * s.q_len * s.head_dim * call.q.element_size()),
+        }
+
     def check_differentiable(self) -> None:
         """Raise a clear error when gradients cannot flow through this method's output (default: they can --
         through the exact attention on the kept pairs, the selection being a constant)."""
@@ -142,6 +155,11 @@ class Method:
 
     def run(self, call: AttentionCall) -> SparseResult:
         return run_method(self, call)
+
+
+def _describe(shape) -> str:
+    return (f"[batch {shape.batch}, heads {shape.heads} ({shape.kv_heads} KV), q_len {shape.q_len}, "
+            f"k_len {shape.k_len}, head_dim {shape.head_dim}]")
 
 
 def kept_mask(chosen: Any) -> torch.Tensor:
@@ -157,6 +175,7 @@ def _full_keep(call: AttentionCall) -> torch.Tensor:
 def run_method(method: Method, call: AttentionCall) -> SparseResult:
     """Run ``method`` on ``call``: predict, select and attend block by block, then count. ``prepare`` and
     ``count`` never record gradients; the attend step does when the inputs require them."""
+    check_memory(method.memory_parts(call), f"method {method.name!r} on {_describe(call.shape)}", call.q.device)
     with torch.no_grad():
         ctx = method.prepare(call)
     tally = Tally()
@@ -178,13 +197,26 @@ def run_method(method: Method, call: AttentionCall) -> SparseResult:
     keep = keep.expand(s.batch, s.heads, s.q_len, s.k_len)
     with torch.no_grad():
         trace = method.count(ctx, call, keep, tally)
+    trace.meta["device"] = device_description(call.q.device)
     return SparseResult(out=out, keep=keep, trace=trace)
+
+
+def device_description(device: torch.device) -> str:
+    """Where a trace was measured: the CPU's vector capability (float reductions can differ in the last bits
+    between AVX2 and AVX-512 kernels) or the GPU's name."""
+    if device.type == "cuda":
+        return f"cuda: {torch.cuda.get_device_name(device)}"
+    return f"cpu: {torch.backends.cpu.get_cpu_capability()}"
 
 
 def select_pairs(method: Method, call: AttentionCall) -> Selection:
     """Only the selection of ``method`` on ``call`` (predict and select, no attention), with the predicted
     scores of the kept pairs when the method's prediction is a score tensor."""
-    ctx = method.prepare(call)
+    parts = method.memory_parts(call)
+    parts["predicted scores"] = parts["kept-pair mask"] * 4
+    check_memory(parts, f"selection of {method.name!r} on {_describe(call.shape)}", call.q.device)
+    with torch.no_grad():
+        ctx = method.prepare(call)
     tally = Tally()
     keep = _full_keep(call)
     score: torch.Tensor | None = None

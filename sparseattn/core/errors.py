@@ -21,3 +21,15 @@ class InvalidParameterError(SparseAttnError):
 
 class MissingAssetError(SparseAttnError):
     """An optional asset (the bundled model's package, say) is not installed; the message says how to get it."""
+
+
+def describe_validation_error(err: object, where: str = "") -> str:
+    """A pydantic ``ValidationError`` as one line per problem, ``key.path: message (got value)``, without
+    pydantic's documentation URLs; ``where`` prefixes the message (a file name, an option group)."""
+    lines = []
+    for e in err.errors():  # type: ignore[attr-defined]
+        loc = ".".join(str(x) for x in e["loc"]) or "<top>"
+        got = "" if e["type"] == "missing" else f" (got {e.get('input')!r})"[:160]
+        lines.append(f"{loc}: {e['msg'].removeprefix('Value error, ')}{got}")
+    head = f"{where}: " if where else ""
+    return head + ("; ".join(lines) if len(lines) < 3 else "\n  " + "\n  ".join(lines))

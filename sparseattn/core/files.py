@@ -37,3 +37,33 @@ def check_writable(path: Path | None, what: str = "output") -> Path | None:
     if path.is_dir():
         raise InvalidParameterError(f"{what} {str(path)!r} is a directory; give a file name")
     return path
+
+
+class CorruptFileError(InvalidParameterError):
+    """A results file we would resume from is unreadable or malformed; the message names it and the way out."""
+
+
+def read_json_object(path: Path, what: str, hint: str = "") -> dict:
+    """The JSON object in ``path``, or :class:`CorruptFileError` naming the file (and ``hint``: how to recover)."""
+    import json
+
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise CorruptFileError(f"{what} {str(path)!r} is not valid JSON ({err}){hint}") from None
+    if not isinstance(data, dict):
+        raise CorruptFileError(f"{what} {str(path)!r} must hold a JSON object, got {type(data).__name__}{hint}")
+    return data
+
+
+def set_aside(path: Path) -> Path:
+    """Move ``path`` to ``<path>.bad-<timestamp>`` (never deleted) and return the new path."""
+    import time
+
+    target = Path(f"{path}.bad-{time.strftime('%Y%m%d-%H%M%S')}")
+    n = 1
+    while target.exists():
+        target = Path(f"{path}.bad-{time.strftime('%Y%m%d-%H%M%S')}-{n}")
+        n += 1
+    os.replace(path, target)
+    return target

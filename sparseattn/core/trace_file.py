@@ -38,6 +38,8 @@ def _number(v: Any) -> float:
     """A JSON number (int or float, never a bool or a string)."""
     if isinstance(v, bool) or not isinstance(v, int | float):
         raise ValueError(f"must be a number, got {type(v).__name__}")
+    if not math.isfinite(v):
+        raise ValueError("must be a finite number")
     return float(v)
 
 
@@ -210,7 +212,7 @@ def parse_trace(data: Any, source: str = "<trace>", upgrade: bool = False) -> Tr
         for name, sample in record.samples.items():
             sample.array(name)
     except ValidationError as err:
-        lines = [f"  {_where(e['loc'])}: {e['msg']}" + _got(e) for e in err.errors()]
+        lines = [f"  {_where(e['loc'])}: {e['msg'].removeprefix('Value error, ')}" + _got(e) for e in err.errors()]
         raise TraceFormatError(f"{source}: invalid trace\n" + "\n".join(lines)) from None
     except ValueError as err:
         raise TraceFormatError(f"{source}: invalid trace: {err}") from None

@@ -25,6 +25,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..core.errors import InvalidParameterError
+from ..core.files import CorruptFileError, read_json_object, write_atomic
 from ..models.loader import MODELS, LoadedModel, load_model
 from .calibrate import threshold_delta_for_density
 from .corpora import CORPORA
@@ -85,17 +86,27 @@ def _save(path: Path, config: SweepConfig, rows: list[dict[str, Any]]) -> None:
         },
         "rows": rows,
     }
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=1))
-    tmp.replace(path)  # atomic: an interrupted run never leaves a half-written file
+    write_atomic(path, json.dumps(data, indent=1))  # an interrupted run never leaves a half-written file
+
+
+ROW_KEYS = ("text", "method", "target_density", "params", "ppl", "density")
 
 
 def load_rows(out_dir: Path, config: SweepConfig) -> list[dict[str, Any]]:
-    """Rows already measured in ``out_dir`` for this configuration (empty when none, or for another config)."""
+    """Rows already measured in ``out_dir`` for this configuration (empty when none). A malformed file raises
+    :class:`~sparseattn.core.files.CorruptFileError` naming it (``--restart`` moves it aside); another
+    configuration's file is refused."""
     path = out_dir / "results.json"
     if not path.exists():
         return []
-    data = json.loads(path.read_text())
+    hint = "; rerun with --restart to move it aside (it is kept, renamed .bad-<time>) and start afresh"
+    data = read_json_object(path, "results file", hint)
+    rows = data.get("rows")
+    if not isinstance(data.get("config"), dict) or not isinstance(rows, list) or not all(
+        isinstance(r, dict) and all(k in r for k in ROW_KEYS) for r in rows
+    ):
+        raise CorruptFileError(f"results file {str(path)!r} lacks a config or has malformed rows "
+                               f"(each needs {', '.join(ROW_KEYS)}){hint}")
     if data.get("config") != config.model_dump():
         raise InvalidParameterError(
             f"{path} holds results of another configuration; use a new output directory to start afresh"

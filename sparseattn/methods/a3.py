@@ -66,6 +66,13 @@ class A3(Baseline):
     def block_rows(self, call: AttentionCall) -> int:
         return self.p.chunk_rows
 
+    def memory_parts(self, call: AttentionCall) -> dict[str, float]:
+        """Besides the common parts, the greedy search's products ``[B, H, rows, Nk, D]`` and their top-k."""
+        s = call.shape
+        parts = super().memory_parts(call)
+        parts["greedy products"] = 3.0 * s.batch * s.heads * min(self.p.chunk_rows, s.q_len) * s.k_len * s.head_dim * 4
+        return parts
+
     def prepare(self, call: AttentionCall) -> torch.Tensor:
         """Greedy iterations per row, ``M = ceil(m_ratio * valid keys)``."""
         s = call.shape

@@ -37,6 +37,13 @@ class Dense(Method):
     def block_rows(self, call: AttentionCall) -> int:
         return call.shape.q_len
 
+    def memory_parts(self, call: AttentionCall) -> dict[str, float]:
+        """The valid-pair mask (one ``[Nq, Nk]`` broadcast over batch and heads, plus its tile-profile copy) and
+        the output; SDPA itself works in row blocks."""
+        s = call.shape
+        return {"valid-pair mask and profile": 2.0 * s.q_len * s.k_len,
+                "output": float(s.batch * s.heads * s.q_len * s.head_dim * call.q.element_size())}
+
     def predict(self, ctx: None, block: RowBlock, tally: Tally) -> None:
         return None
 

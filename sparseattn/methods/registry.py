@@ -18,7 +18,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -105,7 +106,8 @@ def parse_params(method: str, params: dict[str, Any]) -> MethodParams:
         return spec.params(**params)
     except ValidationError as err:
         problems = "; ".join(
-            f"{'.'.join(map(str, e['loc'])) or 'parameters'}: {e['msg']} (got {e.get('input')!r})" for e in err.errors()
+            f"{'.'.join(map(str, e['loc'])) or 'parameters'}: {e['msg'].removeprefix('Value error, ')} "
+            f"(got {e.get('input')!r})" for e in err.errors()
         )
         raise InvalidParameterError(f"invalid parameters for method {method!r}: {problems}") from None
 
@@ -120,14 +122,29 @@ def _constraints(field: Any) -> str:
     return ", ".join(parts)
 
 
+def _type_name(annotation: Any) -> str:
+    """``int``, ``float | None``, ``'tensor' | 'head'`` (the choices of a Literal), ``float | list[float]``."""
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin is Literal:
+        return " | ".join(repr(a) for a in args)
+    if origin is Annotated:
+        return _type_name(args[0])
+    if origin in (Union, UnionType):
+        return " | ".join(_type_name(a) for a in args)
+    if origin is list:
+        return f"list[{_type_name(args[0])}]"
+    if annotation is type(None):
+        return "None"
+    return getattr(annotation, "__name__", str(annotation))
+
+
 def describe(spec: MethodSpec) -> MethodInfo:
     infos = []
     for pname, field in spec.params.model_fields.items():
-        annotation = getattr(field.annotation, "__name__", None) or str(field.annotation)
         infos.append(
             ParamInfo(
                 name=pname,
-                type=annotation.replace("typing.", ""),
+                type=_type_name(field.annotation),
                 default=field.default,
                 constraints=_constraints(field),
                 description=field.description or "",

@@ -90,12 +90,38 @@ class SparsePatch:
         """Kept / valid pairs over every patched layer and call since the last :meth:`reset`."""
         return self.kept_pairs / self.valid_pairs if self.valid_pairs else float("nan")
 
-    def workload(self) -> Workload:
-        """All captured per-layer traces stacked into one (needs ``capture_traces=True``)."""
-        items = [w for layer in sorted(self.traces) for w in self.traces[layer]]
-        if not items:
-            raise ValueError("no traces captured: patch with capture_traces=True and run the model first")
-        return total(items)
+    def steps(self) -> list[Workload]:
+        """One trace per forward call of the model, its layers stacked: ``steps()[0]`` is the first call (the
+        prefill of ``generate()``), ``steps()[i]`` the i-th decode step. Needs ``capture_traces=True``."""
+        if not self.traces:
+            raise InvalidParameterError("no traces captured: patch with capture_traces=True and run the model first")
+        calls = {len(ws) for ws in self.traces.values()}
+        if len(calls) != 1:
+            raise InvalidParameterError(f"the patched layers saw different numbers of calls {sorted(calls)}; "
+                                        "traces cannot be grouped into forward steps")
+        return [total(self.traces[layer][i] for layer in sorted(self.traces)) for i in range(calls.pop())]
+
+    def workload(self, step: int | None = None) -> Workload:
+        """The captured traces stacked into one (needs ``capture_traces=True``).
+
+        After one forward pass this is that pass (every patched layer, stacked). After several passes of one shape
+        (several forwards of the same length) they are stacked too. Generation gives a prefill and decode steps of
+        different shapes, which cannot be stacked as layers of one shape: pass ``step`` (0 = the prefill, i = the
+        i-th decode step) or use :meth:`steps` -- a mixed set is refused rather than silently truncated.
+        """
+        steps = self.steps()
+        if step is not None:
+            if isinstance(step, bool) or not isinstance(step, int) or not 0 <= step < len(steps):
+                raise InvalidParameterError(f"step must be an int in 0..{len(steps) - 1}, got {step!r}")
+            return steps[step]
+        shapes = {w.shape.replace(layers=1) for w in steps}
+        if len(shapes) > 1:
+            prefill = steps[0].shape
+            raise InvalidParameterError(
+                f"captured {len(steps)} forward calls of different shapes (a first call of q_len {prefill.q_len} "
+                f"then {len(steps) - 1} more, e.g. decode steps); use p.workload(step=0) for the first call, "
+                f"p.workload(step=i) for the i-th next one, or p.steps() for all of them")
+        return total(steps)
 
     def reset(self) -> None:
         self.stats.clear()

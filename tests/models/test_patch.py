@@ -61,6 +61,15 @@ def test_generation_with_a_kv_cache_uses_decode_shapes(smollm):
     assert torch.equal(out, ref)
     q_lens = {w.shape.q_len for w in p.traces[0]}
     assert 1 in q_lens and prompt.shape[1] in q_lens  # prefill, then one query against the cache
+    steps = p.steps()  # generate() made a prefill and 3 decode steps (the 4th token needs no forward of its own)
+    n = prompt.shape[1]
+    assert [(w.shape.q_len, w.shape.k_len, w.shape.layers) for w in steps] == [
+        (n, n, 30), (1, n + 1, 30), (1, n + 2, 30), (1, n + 3, 30)]
+    assert p.workload(step=0).shape == steps[0].shape
+    with pytest.raises(InvalidParameterError, match=r"p.workload\(step=0\)"):
+        p.workload()  # different shapes are never stacked silently
+    with pytest.raises(InvalidParameterError, match="step must be"):
+        p.workload(step=4)
 
 
 def test_bad_patch_requests(smollm, ids):
@@ -70,6 +79,8 @@ def test_bad_patch_requests(smollm, ids):
         patch(smollm, "topk", delta=3)
     with pytest.raises(InvalidParameterError, match=r"layers \[30\]"):
         patch(smollm, "dense", layers=[30])
+    with pytest.raises(InvalidParameterError, match=r"layers must be ints.*1\.7"):
+        patch(smollm, "dense", layers=[1.7])
     with patch(smollm, "dense"), pytest.raises(InvalidParameterError, match="already patched"):
         patch(smollm, "dense")
     assert smollm.model.config._attn_implementation == "sdpa"

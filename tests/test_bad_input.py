@@ -1,0 +1,139 @@
+"""Every bad input gets a clear error, never a silent wrong answer: each case below is run, must raise a
+``ValueError`` (or exit 2 from the CLI) whose message contains the expected words, and the README's bad-input
+table is this list's output. ``UPDATE_README=1 pytest tests/test_bad_input.py`` rewrites the table."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+import sparseattn
+from sparseattn.cli import app
+from sparseattn.core import Workload
+from tests.helpers import random_qkv
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+BEGIN, END = "<!-- bad-input-table:begin -->", "<!-- bad-input-table:end -->"
+
+
+@dataclass
+class Case:
+    what: str  # the bad input, as a user would describe it
+    run: Callable[[Path], object]  # raises (or returns a CLI result that exited 2)
+    expect: str  # words the message must contain
+
+
+def _trace_file(tmp: Path, edit: Callable[[dict], object]) -> Path:
+    q, k, v = random_qkv(h=2, hkv=1, nq=32, nk=32, d=16)
+    data = sparseattn.attention(q, k, v, "pade", causal=True).trace.to_json()
+    edited = edit(data)  # edits in place, or returns a replacement document (a list, say)
+    path = tmp / "trace.json"
+    path.write_text(json.dumps(edited if isinstance(edited, list) else data))
+    return path
+
+
+def _cli(*args: str) -> Callable[[Path], object]:
+    def run(tmp: Path) -> object:
+        result = CliRunner().invoke(app, [a.replace("{tmp}", str(tmp)) for a in args], terminal_width=200)
+        if result.exit_code != 2:
+            raise AssertionError(f"exit code {result.exit_code}: {result.output}")
+        raise ValueError(" ".join(result.output.split()))
+
+    return run
+
+
+def _qkv(**kw):
+    return random_qkv(h=4, hkv=2, nq=16, nk=16, d=8, **kw)
+
+
+def _grad_pade(tmp: Path) -> object:
+    q, k, v = _qkv()
+    with torch.enable_grad():
+        return sparseattn.attention(q.requires_grad_(True), k, v, "pade", causal=True)
+
+
+def _corrupt_results(tmp: Path) -> Path:
+    (tmp / "run").mkdir()
+    (tmp / "run" / "results.json").write_text('{"config": {"model": "smollm2-135m"}, "rows": [')
+    return tmp / "run"
+
+
+CASES = [
+    Case("q of rank 3", lambda t: sparseattn.attention(_qkv()[0][0], *_qkv()[1:]), "must have rank 4"),
+    Case("integer tensors", lambda t: sparseattn.attention(*(x.long() for x in _qkv())), "floating dtype"),
+    Case("a NaN in k", lambda t: sparseattn.attention(_qkv()[0], _qkv()[1] * float("nan"), _qkv()[2]), "NaN/Inf"),
+    Case("an empty sequence", lambda t: sparseattn.attention(*random_qkv(nq=0, nk=0)), "must not be empty"),
+    Case("6 query heads on 4 KV heads", lambda t: sparseattn.attention(*random_qkv(h=6, hkv=4)),
+         "multiple of key/value heads"),
+    Case("causal with more queries than keys", lambda t: sparseattn.attention(*random_qkv(nq=8, nk=4), causal=True),
+         "q_len <= k_len"),
+    Case("an unknown method", lambda t: sparseattn.attention(*_qkv(), "topkk"), "unknown method 'topkk'"),
+    Case("a parameter of another method", lambda t: sparseattn.attention(*_qkv(), "topk", delta=3),
+         "unknown parameter(s) 'delta'"),
+    Case("ratio out of range", lambda t: sparseattn.attention(*_qkv(), "topk", ratio=3.0), "less than or equal to 1"),
+    Case("ratio=True (a bool as a number)", lambda t: sparseattn.attention(*_qkv(), "topk", ratio=True),
+         "valid number"),
+    Case("top-k with k above the number of keys", lambda t: sparseattn.attention(*_qkv(), "topk", k=17),
+         "exceeds the 16 keys"),
+    Case("200k tokens (the kept-pair mask alone is 37 GiB)",
+         lambda t: sparseattn.attention(*(torch.zeros(1, 1, 200_000, 8),) * 3, "topk", causal=True),
+         "needs about 37.6 GiB"),
+    Case("gradients through an INT8 method", _grad_pade, "formal='exact'"),
+    Case("a trace file missing read_basis",
+         lambda t: Workload.load(_trace_file(t, lambda d: d.pop("read_basis"))), "no read_basis entry"),
+    Case("a trace file missing shape.heads",
+         lambda t: Workload.load(_trace_file(t, lambda d: d["shape"].pop("heads"))), "shape.heads: Field required"),
+    Case("a trace file holding a list", lambda t: Workload.load(_trace_file(t, lambda d: [d])), "JSON object"),
+    Case("a trace file with corrupt profile counts",
+         lambda t: Workload.load(_trace_file(t, lambda d: d["profile"].update(counts_zlib_b64="AAAA"))),
+         "not valid zlib-compressed base64"),
+    Case("a trace file with a NaN count",
+         lambda t: Workload.load(_trace_file(t, lambda d: d["ops"][0].update(count=float("nan")))), "ops.0.count"),
+    Case("a trace file of format 1 (no format_version)",
+         lambda t: Workload.load(_trace_file(t, lambda d: d.pop("format_version"))), "format 1"),
+    Case("eval --json into a missing directory", _cli("eval", "--json", "{tmp}/nodir/x.json"), "does not exist"),
+    Case("run resuming from a corrupt results.json",
+         lambda t: _cli("run", "--out", str(_corrupt_results(t)), "--tokens", "64")(t), "--restart"),
+    Case("run with an unknown text", _cli("run", "--texts", "hamlet"), "unknown text"),
+]
+
+
+def _outcome(case: Case, tmp: Path) -> str:
+    with pytest.raises(ValueError) as info:
+        case.run(tmp)
+    message = " ".join(str(info.value).split())
+    assert case.expect in message, (case.what, message)
+    return message
+
+
+def _table(rows: list[tuple[str, str]]) -> str:
+    def cell(text: str) -> str:
+        text = re.sub(r"\s+", " ", text).replace("|", "\\|")
+        return text if len(text) <= 150 else text[:147] + "..."
+
+    lines = ["| bad input | error (first words) |", "|---|---|"]
+    lines += [f"| {cell(w)} | {cell(m)} |" for w, m in rows]
+    return "\n".join(lines)
+
+
+def test_every_bad_input_gets_a_clear_error_and_the_readme_lists_them(tmp_path):
+    rows = []
+    for i, case in enumerate(CASES):
+        tmp = tmp_path / str(i)
+        tmp.mkdir()
+        rows.append((case.what, _outcome(case, tmp).replace(str(tmp), "<tmp>")))
+    table = _table(rows)
+    text = README.read_text()
+    block = f"{BEGIN}\n{table}\n{END}"
+    if os.environ.get("UPDATE_README"):
+        README.write_text(re.sub(re.escape(BEGIN) + r".*?" + re.escape(END), lambda m: block, text, flags=re.S))
+        text = README.read_text()
+    assert block in text, "README's bad-input table is stale: run UPDATE_README=1 pytest tests/test_bad_input.py"
