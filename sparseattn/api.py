@@ -18,9 +18,10 @@ from .methods import registry
 from .methods.registry import MethodInfo
 
 
-def _call(q, k, v, method, causal, scale, layer, side, state, params) -> tuple[registry.MethodSpec, Any, AttentionCall]:
+def _call(q, k, v, method, causal, scale, window, layer, side, state, params) -> tuple[registry.MethodSpec, Any,
+                                                                                      AttentionCall]:
     spec = registry.get_method(method)
-    shape, scale = validate_qkv(q, k, v, causal, scale)
+    shape, scale = validate_qkv(q, k, v, causal, scale, window)
     p = registry.parse_params(method, params)
     if layer is not None and (isinstance(layer, bool) or not isinstance(layer, int) or layer < 0):
         raise InvalidParameterError(f"layer must be a non-negative int or None, got {layer!r}")
@@ -40,6 +41,7 @@ def attention(
     *,
     causal: bool = False,
     scale: float | None = None,
+    window: int | None = None,
     layer: int | None = None,
     side: SideInputs | None = None,
     state: dict | None = None,
@@ -53,6 +55,8 @@ def attention(
         method: a registered method name (see :func:`list_methods`).
         causal: queries are the last ``Nq`` positions and see only keys at or before their position.
         scale: logit scale, default ``1/sqrt(D)``.
+        window: a sliding window (causal only): a query sees at most the last ``window`` keys, itself included
+            (Hugging Face's ``sliding_window``); methods select inside it and traces count only pairs inside it.
         layer: index of the model layer this call belongs to; selects the entry of per-layer parameters.
         side: tensors beyond Q, K, V that some methods use (SOFA's cross-phase prediction).
         state: a dict the caller keeps across the layers of one model (SpAtten's cascade pruning); the
@@ -67,7 +71,7 @@ def attention(
     output is computed from quantised operands (``pade`` with ``formal="int8"``, ``dense_int8``, ``spatten``)
     refuses such inputs with an error instead of returning zero gradients.
     """
-    spec, p, call = _call(q, k, v, method, causal, scale, layer, side, state, params)
+    spec, p, call = _call(q, k, v, method, causal, scale, window, layer, side, state, params)
     runner = spec.factory(p)
     if torch.is_grad_enabled() and any(t.requires_grad for t in (q, k, v)):
         runner.check_differentiable()
@@ -84,6 +88,7 @@ def select(
     *,
     causal: bool = False,
     scale: float | None = None,
+    window: int | None = None,
     layer: int | None = None,
     side: SideInputs | None = None,
     **params: Any,
@@ -92,7 +97,7 @@ def select(
     attention. ``Selection.blocks(bq, bk)`` gives the compact per-query-block key-block lists a block-sparse
     kernel or FlexAttention's ``BlockMask.from_kv_blocks`` takes. Stateful methods (SpAtten) select from a fresh
     state."""
-    spec, p, call = _call(q, k, k, method, causal, scale, layer, side, None, params)
+    spec, p, call = _call(q, k, k, method, causal, scale, window, layer, side, None, params)
     with torch.no_grad():
         return select_pairs(spec.factory(p), call)
 

@@ -22,36 +22,55 @@ from .options import parse_layers, parse_method_options
 def eval_cmd(
     ctx: typer.Context,
     method: str = typer.Option("dense", help="method name (see `sparseattn methods`)"),
-    text: str = typer.Option("moby-dick", help="bundled text: moby-dick or sotu"),
-    tokens: int = typer.Option(1024, help="window length in tokens, BOS included"),
-    model: str = typer.Option("smollm2-135m", help="bundled model"),
+    text: str = typer.Option("moby-dick", help="bundled text (moby-dick, sotu), a UTF-8 file, or a string of text"),
+    tokens: int = typer.Option(None, help="window length in tokens, special tokens included (decoder default 1024, "
+                               "encoder 256)"),
+    model: str = typer.Option("smollm2-135m", help="bundled model (smollm2-135m, minilm-l6), a .gguf file, a Hugging "
+                              "Face directory or a cached model id"),
     layers: str = typer.Option(None, help="comma-separated layer indices to patch (default: all)"),
-    compare: bool = typer.Option(True, help="also measure dense attention for the relative change"),
+    compare: bool = typer.Option(True, help="also measure dense attention for the relative change (decoders)"),
     json_out: Path = typer.Option(None, "--json", help="write the result as JSON here"),
 ) -> None:
-    """Perplexity of the bundled model on a bundled text with METHOD in its attention layers.
+    """A method's accuracy cost: perplexity of a decoder on a text, or an encoder's embedding cosine and retrieval
+    agreement on passages of the texts, with METHOD in its attention layers.
 
     Method parameters follow as options, e.g. `sparseattn eval --method topk --ratio 0.2`.
     """
-    from ..eval.perplexity import perplexity
-    from ..models.loader import load_model
+    from ..eval.corpora import load_text, text_label
+    from ..models.loader import check_text_fits, load_model, load_tokenizer
 
     try:
         check_writable(json_out, "--json")
         params = parse_method_options(list(ctx.args))
         parse_params(method, params)
         layer_list = parse_layers(layers)
+        content = load_text(text)
+        _, kind, _ = load_tokenizer(model)
+        tokens = tokens or (1024 if kind == "decoder" else 256)
+        if kind == "decoder":
+            check_text_fits(model, content, tokens)
         with console.status(f"loading {model} ..."):
             lm = load_model(model)
-        results = []
-        runs = [("dense", {})] if compare and method != "dense" else []
-        for name, p in [*runs, (method, params)]:
-            with console.status(f"{name}: forward pass over {tokens} tokens of {text} ..."):
-                results.append(perplexity(lm, text, tokens, name, layer_list, **p))
+        rows = (_decoder(lm, content, text_label(text), tokens, method, params, layer_list, compare) if kind ==
+                "decoder" else _encoder(lm, text, tokens, method, params, layer_list))
     except SparseAttnError as err:
         fail(str(err))
         return
-    table = Table(title=f"{model} on {text}, {tokens} tokens")
+    if json_out is not None:
+        write_atomic(json_out, json.dumps(rows, indent=1))
+
+
+def _decoder(lm, content: str, label: str, tokens: int, method: str, params: dict, layers, compare: bool) -> list:
+    from ..eval.perplexity import perplexity
+
+    results = []
+    runs = [("dense", {})] if compare and method != "dense" else []
+    for name, p in [*runs, (method, params)]:
+        with console.status(f"{name}: forward pass over {tokens} tokens of {label} ..."):
+            r = perplexity(lm, content, tokens, name, layers, **p)
+            r.text = label
+            results.append(r)
+    table = Table(title=f"{lm.name} on {label}, {tokens} tokens")
     for col in ("method", "parameters", "perplexity", "vs dense", "density", "seconds"):
         table.add_column(col)
     base = results[0].ppl if results[0].method == "dense" else None
@@ -60,5 +79,22 @@ def eval_cmd(
         ps = ", ".join(f"{k}={v}" for k, v in r.params.items()) or "-"
         table.add_row(r.method, ps, f"{r.ppl:.3f}", rel, f"{r.density:.3f}", f"{r.seconds:.1f}")
     console.print(table)
-    if json_out is not None:
-        write_atomic(json_out, json.dumps([r.to_dict() for r in results], indent=1))
+    return [r.to_dict() for r in results]
+
+
+def _encoder(lm, text: str, tokens: int, method: str, params: dict, layers) -> list:
+    from ..eval.corpora import text_names
+    from ..eval.embedding import embedding_fidelity
+
+    texts = None if text in text_names() else [text]  # a bundled name: every bundled text, as the benchmark
+    with console.status(f"{method}: embedding passages of {tokens} tokens ..."):
+        r = embedding_fidelity(lm, method, tokens, layers, texts=texts, per_text=24 if texts is None else 8,
+                               **params)
+    table = Table(title=f"{lm.name}: embeddings of {r.n_passages} passages of {tokens} tokens")
+    for col in ("method", "parameters", "cosine to dense", "worst passage", "retrieval agreement", "density"):
+        table.add_column(col)
+    ps = ", ".join(f"{k}={v}" for k, v in r.params.items()) or "-"
+    table.add_row(r.method, ps, f"{r.cosine:.4f}", f"{r.cosine_min:.4f}", f"{r.retrieval_agreement:.3f}",
+                  f"{r.density:.3f}")
+    console.print(table)
+    return [r.to_dict()]

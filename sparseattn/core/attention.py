@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .shape import Shape, valid_mask
+from .shape import Shape
 from .workload import Per, SparsityProfile, Workload
 
 
@@ -67,10 +67,10 @@ def exact_attention(
     (``valid`` when the caller has it; SDPA's own ``is_causal`` is top-left aligned).
     """
     dt = compute_dtype(q.dtype)
-    causal_square = shape.causal and shape.q_len == shape.k_len
+    causal_square = shape.causal and shape.q_len == shape.k_len and shape.window is None
     mask = None
     if shape.causal and not causal_square:
-        mask = valid if valid is not None else valid_mask(shape.q_len, shape.k_len, True, q.device)
+        mask = valid if valid is not None else shape.valid_mask(q.device)
     out = F.scaled_dot_product_attention(
         q.to(dt),
         k.to(dt),
@@ -85,7 +85,7 @@ def exact_attention(
 
 def valid_mask_4d(shape: Shape, device: torch.device) -> torch.Tensor:
     """The valid-pair mask as a ``[1, 1, Nq, Nk]`` view (broadcasts over batch and heads)."""
-    return valid_mask(shape.q_len, shape.k_len, shape.causal, device)[None, None]
+    return shape.valid_mask(device)[None, None]
 
 
 def formal_workload(

@@ -6,7 +6,11 @@ Conventions (DESIGN.md, "Contracts"):
   ``h`` reads KV head ``h // (heads // kv_heads)``, the order of Hugging Face's ``repeat_kv``;
 * with ``causal=True`` and ``q_len <= k_len`` the queries are the **last** ``q_len`` positions of the key
   sequence (prefill when equal, decode against a KV cache otherwise): query row ``i`` may attend to keys
-  ``0 .. k_len - q_len + i``.
+  ``0 .. k_len - q_len + i``;
+* a sliding-window layer (``window=W``, causal only; Mistral, Gemma 2/3 local layers) also drops keys more than
+  ``W - 1`` positions before the query: row ``i`` sees keys ``i + offset - W + 1 .. i + offset`` (Hugging Face's
+  ``kv_idx > q_idx - sliding_window``). The window is part of the mask: every method selects inside it and every
+  count (valid pairs, densities, traces) counts only pairs inside it.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ class Shape:
     head_dim: int
     causal: bool
     layers: int = 1
+    window: int | None = None
 
     def __post_init__(self) -> None:
         for name in ("batch", "heads", "kv_heads", "q_len", "k_len", "head_dim", "layers"):
@@ -41,6 +46,11 @@ class Shape:
                 f"a causal shape needs q_len <= k_len (queries are the last positions), "
                 f"got q_len={self.q_len}, k_len={self.k_len}"
             )
+        if self.window is not None:
+            if not isinstance(self.window, int) or isinstance(self.window, bool) or self.window < 1:
+                raise ValueError(f"Shape.window must be a positive int or None, got {self.window!r}")
+            if not self.causal:
+                raise ValueError("a sliding window (Shape.window) needs causal attention")
 
     @property
     def group_size(self) -> int:
@@ -57,7 +67,21 @@ class Shape:
         """(query, key) pairs a dense computation evaluates for one head of one batch entry."""
         if not self.causal:
             return self.q_len * self.k_len
-        return self.q_len * self.offset + self.q_len * (self.q_len + 1) // 2
+        if self.window is None:
+            return self.q_len * self.offset + self.q_len * (self.q_len + 1) // 2
+        # row i sees min(i + offset + 1, W) keys: a ramp up to W, then W per row
+        first = self.offset + 1  # keys of row 0 before the window cap
+        ramp = max(0, min(self.q_len, self.window - first + 1))  # rows still below the cap
+        ramp_sum = ramp * first + ramp * (ramp - 1) // 2
+        return ramp_sum + (self.q_len - ramp) * self.window
+
+    def valid_mask(self, device: torch.device | str = "cpu") -> torch.Tensor:
+        """Boolean ``[q_len, k_len]`` mask of the valid pairs (see the module docstring)."""
+        return valid_mask(self.q_len, self.k_len, self.causal, device, self.window)
+
+    def valid_keys_per_row(self, device: torch.device | str = "cpu") -> torch.Tensor:
+        """Number of valid keys of each query row, int64 ``[q_len]``."""
+        return valid_keys_per_row(self.q_len, self.k_len, self.causal, device, self.window)
 
     @property
     def instances(self) -> int:
@@ -83,16 +107,20 @@ class Shape:
         return asdict(self)
 
 
-def valid_mask(q_len: int, k_len: int, causal: bool, device: torch.device | str = "cpu") -> torch.Tensor:
+def valid_mask(
+    q_len: int, k_len: int, causal: bool, device: torch.device | str = "cpu", window: int | None = None
+) -> torch.Tensor:
     """Boolean ``[q_len, k_len]`` mask of the pairs a dense computation evaluates.
 
-    Causal rows follow :class:`Shape`'s convention: row ``i`` sees keys ``0 .. k_len - q_len + i``.
+    Causal rows follow :class:`Shape`'s convention: row ``i`` sees keys ``0 .. k_len - q_len + i`` (and, with a
+    ``window``, none more than ``window - 1`` positions back).
     """
     if not causal:
         return torch.ones(q_len, k_len, dtype=torch.bool, device=device)
     rows = torch.arange(q_len, device=device)[:, None] + (k_len - q_len)
     cols = torch.arange(k_len, device=device)[None, :]
-    return cols <= rows
+    mask = cols <= rows
+    return mask if window is None else mask & (cols > rows - window)
 
 
 def chunk_valid_mask(
@@ -102,7 +130,9 @@ def chunk_valid_mask(
     if not shape.causal:
         return torch.ones(row1 - row0, width, dtype=torch.bool, device=device)
     cols = torch.arange(width, device=device)[None, :]
-    return cols <= (torch.arange(row0, row1, device=device)[:, None] + (shape.k_len - shape.q_len))
+    pos = torch.arange(row0, row1, device=device)[:, None] + (shape.k_len - shape.q_len)
+    mask = cols <= pos
+    return mask if shape.window is None else mask & (cols > pos - shape.window)
 
 
 def ceil_count(n: torch.Tensor, fraction: float | torch.Tensor) -> torch.Tensor:
@@ -110,8 +140,11 @@ def ceil_count(n: torch.Tensor, fraction: float | torch.Tensor) -> torch.Tensor:
     return torch.ceil(n.double() * fraction - 1e-9).to(torch.int64)
 
 
-def valid_keys_per_row(q_len: int, k_len: int, causal: bool, device: torch.device | str = "cpu") -> torch.Tensor:
+def valid_keys_per_row(
+    q_len: int, k_len: int, causal: bool, device: torch.device | str = "cpu", window: int | None = None
+) -> torch.Tensor:
     """Number of valid keys of each query row, int64 ``[q_len]``."""
     if not causal:
         return torch.full((q_len,), k_len, dtype=torch.int64, device=device)
-    return torch.arange(q_len, device=device, dtype=torch.int64) + (k_len - q_len) + 1
+    n = torch.arange(q_len, device=device, dtype=torch.int64) + (k_len - q_len) + 1
+    return n if window is None else n.clamp(max=window)

@@ -1,13 +1,16 @@
 """Side inputs: tensors some methods need beyond Q, K and V.
 
-SOFA's cross-phase prediction estimates keys from the layer input ``X`` and the key projection ``W_k``
-(and must rotate them like the model's keys), so a caller that has them -- the Hugging Face integration
-does -- passes a :class:`SideInputs` to :func:`sparseattn.attention`. Methods that do not need it ignore it.
+SOFA's cross-phase prediction estimates keys from the layer input ``X`` and the key projection ``W_k``, and must
+then transform them exactly as the model transforms its keys (bias, a per-head or whole-vector key norm as in
+Qwen3, OLMo2 and Gemma 3, rotary embedding), so a caller that has them -- the Hugging Face integration does --
+passes a :class:`SideInputs` to :func:`sparseattn.attention`. Methods that do not need it ignore it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 
@@ -25,6 +28,10 @@ class SideInputs:
         b_k: key projection bias ``[kv_heads * head_dim]`` or ``None``.
         rope_cos, rope_sin: rotary tables ``[B, Nk, head_dim]`` in Hugging Face's ``rotate_half``
             convention, or ``None`` when the model has no rotary embedding.
+        k_norm: the model's key normalisation (a callable, e.g. its RMSNorm module), applied after the projection
+            and bias and before the rotation, or ``None``.
+        k_norm_over: what ``k_norm`` normalises: ``"head"`` (each head's ``[head_dim]`` vector: Qwen3, Gemma 3)
+            or ``"all"`` (the whole ``[kv_heads * head_dim]`` projection: OLMo2).
     """
 
     x: torch.Tensor | None = None
@@ -32,6 +39,8 @@ class SideInputs:
     b_k: torch.Tensor | None = None
     rope_cos: torch.Tensor | None = None
     rope_sin: torch.Tensor | None = None
+    k_norm: Callable[[torch.Tensor], torch.Tensor] | None = None
+    k_norm_over: Literal["head", "all"] | None = None
 
     def key_projection(self, batch: int, k_len: int, kv_heads: int, head_dim: int) -> SideInputs:
         """Check that ``x`` and ``w_k`` are present and consistent with the attention shape."""
@@ -54,6 +63,8 @@ class SideInputs:
             check_tensor("side.b_k", self.b_k, rank=1)
             if self.b_k.shape[0] != kv_heads * head_dim:
                 raise InvalidInputError(f"side.b_k must have {kv_heads * head_dim} entries, got {self.b_k.shape[0]}")
+        if self.k_norm is not None and self.k_norm_over not in ("head", "all"):
+            raise InvalidInputError(f"side.k_norm_over must be 'head' or 'all' with a k_norm, got {self.k_norm_over!r}")
         if (self.rope_cos is None) != (self.rope_sin is None):
             raise InvalidInputError("give both rope_cos and rope_sin, or neither")
         if self.rope_cos is not None:

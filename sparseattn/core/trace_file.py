@@ -64,9 +64,12 @@ class ShapeRecord(_Strict):
     head_dim: PositiveInt
     causal: bool
     layers: PositiveInt = 1
+    window: PositiveInt | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> ShapeRecord:
+        if self.window is not None and not self.causal:
+            raise ValueError("a sliding window needs causal attention")
         if self.heads % self.kv_heads:
             raise ValueError(f"heads ({self.heads}) must be a multiple of kv_heads ({self.kv_heads})")
         if self.causal and self.q_len > self.k_len:

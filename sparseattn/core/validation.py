@@ -40,14 +40,25 @@ def check_tensor(name: str, x: object, rank: int | None = None, finite: bool = T
 
 
 def validate_qkv(
-    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool, scale: float | None = None
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    causal: bool,
+    scale: float | None = None,
+    window: int | None = None,
 ) -> tuple[Shape, float]:
     """Check ``q [B, H, Nq, D]``, ``k, v [B, Hkv, Nk, D]`` and return their :class:`Shape` and the logit scale.
 
-    ``scale`` defaults to ``1/sqrt(D)``; when given it must be a finite positive number.
+    ``scale`` defaults to ``1/sqrt(D)``; when given it must be a finite positive number. ``window`` (a sliding
+    window of keys, causal only) is a positive int or ``None``.
     """
     if not isinstance(causal, bool):
         raise InvalidParameterError(f"causal must be a bool, got {causal!r}")
+    if window is not None:
+        if isinstance(window, bool) or not isinstance(window, int) or window < 1:
+            raise InvalidParameterError(f"window must be a positive int (keys a query sees) or None, got {window!r}")
+        if not causal:
+            raise InvalidParameterError("a sliding window needs causal=True (it limits how far back a query sees)")
     for name, x in (("q", q), ("k", k), ("v", v)):
         check_tensor(name, x, rank=4)
     if not (q.dtype == k.dtype == v.dtype):
@@ -78,7 +89,8 @@ def validate_qkv(
         scale = 1.0 / math.sqrt(d)
     elif isinstance(scale, bool) or not isinstance(scale, int | float) or not math.isfinite(scale) or scale <= 0:
         raise InvalidParameterError(f"scale must be a finite number > 0, got {scale!r}")
-    return Shape(batch=b, heads=h, kv_heads=hkv, q_len=nq, k_len=nk, head_dim=d, causal=causal), float(scale)
+    shape = Shape(batch=b, heads=h, kv_heads=hkv, q_len=nq, k_len=nk, head_dim=d, causal=causal, window=window)
+    return shape, float(scale)
 
 
 def dtype_bits(dtype: torch.dtype) -> int:

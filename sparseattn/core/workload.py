@@ -38,7 +38,7 @@ import numpy as np
 import torch
 
 from .files import write_atomic
-from .shape import Shape, valid_mask
+from .shape import Shape
 from .trace_file import FORMAT_VERSION, TraceFormatError, parse_trace
 
 BASE_TILE = 16
@@ -105,7 +105,7 @@ def tiles(n: int, tile: int) -> int:
 
 def tile_valid_counts(shape: Shape, tile: int = BASE_TILE) -> np.ndarray:
     """Valid pairs of one instance per (query tile, key tile), int64 ``[Tq, Tk]``."""
-    return _tile_sum(valid_mask(shape.q_len, shape.k_len, shape.causal)[None], tile)[0]
+    return _tile_sum(shape.valid_mask()[None], tile)[0]
 
 
 def _tile_sum(mask: torch.Tensor, tile: int) -> np.ndarray:

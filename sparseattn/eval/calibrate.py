@@ -22,7 +22,7 @@ def gap_histogram(captured: Iterable[CapturedQKV], bins: int = 100_000, max_gap:
     """Counts of valid pairs per gap bin over all captured calls (gaps above ``max_gap`` in the last bin)."""
     hist = torch.zeros(bins, dtype=torch.float64)
     for c in captured:
-        shape, scale = validate_qkv(c.q, c.k, c.v, c.causal, c.scale)
+        shape, scale = validate_qkv(c.q, c.k, c.v, c.causal, c.scale, c.window)
         valid = valid_mask_4d(shape, c.q.device)
         s = grouped_scores(c.q, c.k, scale)
         rowmax = s.masked_fill(~valid, float("-inf")).amax(dim=-1, keepdim=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -17,7 +18,7 @@ import torch
 from ..api import attention
 from ..core.attention import grouped_scores, masked_softmax_, valid_mask_4d
 from ..core.result import SparseResult
-from ..core.shape import ceil_count, valid_keys_per_row
+from ..core.shape import ceil_count
 from ..core.validation import validate_qkv
 from ..models.loader import LoadedModel
 from ..models.patch import CapturedQKV, patch
@@ -68,12 +69,13 @@ def attention_fidelity(
 
 
 def capture_qkv(
-    model: LoadedModel, text: str = "moby-dick", n_tokens: int = 1024, layers: Iterable[int] | None = None
+    model: LoadedModel, text: str | Path = "moby-dick", n_tokens: int = 1024, layers: Iterable[int] | None = None
 ) -> dict[int, CapturedQKV]:
-    """Post-RoPE Q, K, V of each chosen layer on a text window, from one dense forward pass."""
+    """Post-RoPE Q, K, V of each chosen layer on a text window (a bundled name, a file or a string), from one
+    dense forward pass of a decoder or an encoder."""
     ids = model.encode(load_text(text), n_tokens)
     with torch.no_grad(), patch(model, "dense", layers, capture_qkv=True) as p:
-        model.model(ids)
+        model.model(input_ids=ids)
         return {layer: calls[0] for layer, calls in sorted(p.qkv.items())}
 
 
@@ -111,7 +113,7 @@ def recall_of_exact_topk(
     shape, scale = validate_qkv(q, k, k, causal, scale)
     scores = grouped_scores(q, k, scale)
     scores.masked_fill_(~valid_mask_4d(shape, q.device), float("-inf"))
-    nvalid = valid_keys_per_row(shape.q_len, shape.k_len, shape.causal, q.device)
+    nvalid = shape.valid_keys_per_row(q.device)
     counts = ceil_count(nvalid, fraction).clamp(min=1)
     exact = keep_top_counts(scores, counts)
     return float(((exact & keep).sum(dim=-1).double() / counts.double()).mean())

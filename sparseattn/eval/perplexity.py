@@ -1,4 +1,4 @@
-"""Perplexity of a bundled model on a bundled text, with any method patched into its attention layers."""
+"""Perplexity of a decoder on a text (bundled, a file or a string), with any method patched into its layers."""
 
 from __future__ import annotations
 
@@ -6,14 +6,16 @@ import math
 import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
 
+from ..core.errors import InvalidParameterError
 from ..core.workload import Workload
 from ..models.loader import LoadedModel
 from ..models.patch import patch
-from .corpora import load_text
+from .corpora import load_text, text_label
 
 
 @dataclass
@@ -86,13 +88,18 @@ def perplexity_of_ids(
 
 def perplexity(
     model: LoadedModel,
-    text: str = "moby-dick",
+    text: str | Path = "moby-dick",
     n_tokens: int = 1024,
     method: str | None = "dense",
     layers: Iterable[int] | None = None,
     capture_traces: bool = False,
     **params: Any,
 ) -> PerplexityResult:
-    """Perplexity over the window BOS + the first ``n_tokens - 1`` tokens of the bundled text ``text``."""
+    """Perplexity over the window BOS + the first ``n_tokens - 1`` tokens of ``text`` (a bundled name, a path to a
+    UTF-8 file or a string of text; :func:`~sparseattn.eval.corpora.load_text`)."""
+    if model.kind != "decoder":
+        raise InvalidParameterError(f"{model.name} is an encoder: perplexity needs a causal LM; use "
+                                    "sparseattn.eval.embedding_fidelity for encoders")
     ids = model.encode(load_text(text), n_tokens)
-    return perplexity_of_ids(model, ids, method, layers, text=text, capture_traces=capture_traces, **params)
+    return perplexity_of_ids(model, ids, method, layers, text=text_label(text), capture_traces=capture_traces,
+                             **params)

@@ -26,9 +26,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..core.errors import InvalidParameterError
 from ..core.files import CorruptFileError, read_json_object, write_atomic
-from ..models.loader import MODELS, LoadedModel, load_model
+from ..models.loader import LoadedModel, load_model
 from .calibrate import threshold_delta_for_density
-from .corpora import CORPORA
+from .corpora import load_text
 from .fidelity import capture_qkv
 from .perplexity import perplexity
 
@@ -47,19 +47,11 @@ class SweepConfig(BaseModel):
     methods: list[OracleName] = Field(default_factory=lambda: ["topk", "threshold", "block_topk"])
     block_size: int = Field(64, ge=1)
 
-    @field_validator("model")
-    @classmethod
-    def _known_model(cls, v: str) -> str:
-        if v not in MODELS:
-            raise ValueError(f"unknown model {v!r}; available: {', '.join(MODELS)}")
-        return v
-
     @field_validator("texts")
     @classmethod
     def _known_texts(cls, v: list[str]) -> list[str]:
-        bad = [t for t in v if t not in CORPORA]
-        if bad:
-            raise ValueError(f"unknown text(s) {bad}; bundled texts: {', '.join(CORPORA)}")
+        for t in v:
+            load_text(t)  # a bundled name or a UTF-8 file; raises naming it otherwise
         return v
 
     @field_validator("densities")

@@ -28,7 +28,7 @@ from pydantic import Field
 
 from ..core.call import AttentionCall
 from ..core.driver import RowBlock, Tally
-from ..core.shape import ceil_count, valid_keys_per_row
+from ..core.shape import ceil_count
 from ..core.workload import Per, Workload
 from .common import NEG_INF, Baseline, BaselineParams
 from .registry import register
@@ -76,7 +76,7 @@ class A3(Baseline):
     def prepare(self, call: AttentionCall) -> torch.Tensor:
         """Greedy iterations per row, ``M = ceil(m_ratio * valid keys)``."""
         s = call.shape
-        return ceil_count(valid_keys_per_row(s.q_len, s.k_len, s.causal, call.q.device), self.p.m_ratio)
+        return ceil_count(s.valid_keys_per_row(call.q.device), self.p.m_ratio)
 
     def predict(self, m: torch.Tensor, block: RowBlock, tally: Tally) -> _Search:
         k = block.k.float().repeat_interleave(block.call.shape.group_size, dim=1)

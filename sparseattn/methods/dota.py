@@ -23,7 +23,7 @@ from pydantic import Field
 from ..core.call import AttentionCall
 from ..core.driver import RowBlock, Tally
 from ..core.quant import QuantizedTensor, quantize_symmetric
-from ..core.shape import ceil_count, valid_keys_per_row
+from ..core.shape import ceil_count
 from ..core.workload import Per, Workload
 from .common import NEG_INF, Baseline, BaselineParams, grouped_int_logits, keep_top_counts, streaming_topk_compares
 from .registry import register
@@ -59,7 +59,7 @@ class Dota(Baseline):
     def prepare(self, call: AttentionCall) -> _Detector:
         shape, p = call.shape, self.p
         proj = ternary_projection(shape.head_dim, p.rank, p.seed).to(call.q.device)
-        nvalid = valid_keys_per_row(shape.q_len, shape.k_len, shape.causal, call.q.device)
+        nvalid = shape.valid_keys_per_row(call.q.device)
         counts = torch.minimum(torch.clamp(ceil_count(nvalid, p.keep), min=p.min_keys), nvalid)
         qp = quantize_symmetric(call.q.float() @ proj, p.bits)
         kp = quantize_symmetric(call.k.float() @ proj, p.bits)

@@ -30,7 +30,7 @@ from pydantic import Field, model_validator
 from ..core.attention import formal_workload
 from ..core.driver import Method, RowBlock, Tally
 from ..core.errors import InvalidParameterError
-from ..core.shape import Shape, ceil_count, valid_keys_per_row, valid_mask
+from ..core.shape import Shape, ceil_count
 from ..core.validation import dtype_bits
 from ..core.workload import Workload
 from .common import keep_top_counts
@@ -87,7 +87,7 @@ class TopKParams(MethodParams):
 
 def topk_counts(shape: Shape, p: TopKParams, device: torch.device) -> torch.Tensor:
     """Keys kept per query row, int64 ``[Nq]``."""
-    nvalid = valid_keys_per_row(shape.q_len, shape.k_len, shape.causal, device)
+    nvalid = shape.valid_keys_per_row(device)
     if p.k is not None:
         want = torch.full_like(nvalid, p.k)
     else:
@@ -188,7 +188,7 @@ class BlockTopK(Oracle):
 
     def prepare(self, call: AttentionCall) -> _BlockPlan:
         shape, b = call.shape, self.p.block_size
-        block_valid = _block_any(valid_mask(shape.q_len, shape.k_len, shape.causal, call.q.device), b)
+        block_valid = _block_any(shape.valid_mask(call.q.device), b)
         forced = forced_blocks(shape, self.p, call.q.device) & block_valid
         n_valid = block_valid.sum(dim=-1)
         counts = torch.minimum(torch.maximum(ceil_count(n_valid, self.p.ratio), forced.sum(dim=-1)), n_valid)

@@ -6,9 +6,11 @@ parameters to each chosen attention layer. Layers that are not chosen run PyTorc
 they ran before when the model used SDPA. ``unpatch`` (or leaving the ``with`` block) restores the
 model's previous attention implementation.
 
-Masks: the model builds SDPA-style masks. A missing mask on a causal layer, or a boolean mask equal to the
-causal mask (queries are the last positions), is causal attention; an all-true mask is full attention.
-Anything else (padding, packed sequences) is refused with an error rather than silently ignored.
+Masks and layer semantics (:mod:`.layer`): a missing mask on a causal layer, or a boolean mask equal to the
+causal mask (queries are the last positions), is causal attention -- with the layer's sliding window when it has
+one (the window is part of the mask: methods select inside it); an all-true mask is full attention (encoders).
+Anything else (padding, packed sequences), and semantics the methods do not implement (logit soft-capping,
+attention-sink logits), are refused with an error rather than silently ignored.
 
 Gradients: in train mode gradients flow through the exact attention on the kept pairs (the selection is a
 constant), so sparse fine-tuning works through the patch; a method computed on quantised operands refuses
@@ -24,11 +26,10 @@ from typing import Any
 import torch
 
 from ..api import attention
-from ..core.errors import InvalidInputError, InvalidParameterError
-from ..core.shape import valid_mask
-from ..core.side import SideInputs
+from ..core.errors import InvalidParameterError
 from ..core.workload import Workload, total
 from ..methods.registry import parse_params
+from .layer import attention_kind, capture_inputs, check_supported, side_inputs
 from .loader import LoadedModel
 
 ATTN_NAME = "sparseattn"
@@ -57,6 +58,7 @@ class CapturedQKV:
     v: torch.Tensor
     causal: bool
     scale: float
+    window: int | None = None  # the layer's sliding window, when it has one
 
 
 @dataclass
@@ -141,10 +143,11 @@ class SparsePatch:
 
     # ------------------------------------------------------------------ the attention call
     def run_layer(
-        self, module: Any, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, mask: Any, scaling: float
+        self, module: Any, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, mask: Any, scaling: float,
+        window: int | None = None,
     ) -> torch.Tensor:
         layer = int(module.layer_idx)
-        causal = _causal_from_mask(module, mask, query.shape[2], key.shape[2])
+        causal, window = attention_kind(module, mask, query.shape[2], key.shape[2], window)
         result = attention(
             query,
             key,
@@ -152,8 +155,9 @@ class SparsePatch:
             self.method,
             causal=causal,
             scale=scaling,
+            window=window,
             layer=layer,
-            side=_side_inputs(module),
+            side=side_inputs(module),
             state=self.state,
             **self.params,
         )
@@ -165,48 +169,10 @@ class SparsePatch:
             self.traces.setdefault(layer, []).append(result.trace)
         if self.capture_qkv:
             self.qkv.setdefault(layer, []).append(
-                CapturedQKV(query.detach().clone(), key.detach().clone(), value.detach().clone(), causal, scaling)
+                CapturedQKV(query.detach().clone(), key.detach().clone(), value.detach().clone(), causal, scaling,
+                            window)
             )
         return result.out
-
-
-def _side_inputs(module: Any) -> SideInputs | None:
-    """The layer input and key projection of a Llama-style attention module, captured by the pre-hook."""
-    captured = getattr(module, "_sparseattn_inputs", None)
-    proj = getattr(module, "k_proj", None)
-    if captured is None or proj is None:
-        return None
-    hidden, rope = captured
-    cos, sin = rope if isinstance(rope, tuple) and len(rope) == 2 else (None, None)
-    return SideInputs(x=hidden, w_k=proj.weight, b_k=proj.bias, rope_cos=cos, rope_sin=sin)
-
-
-def _capture_inputs(module: Any, args: tuple, kwargs: dict) -> None:
-    """Forward pre-hook: keep the attention module's input and rotary tables for this call."""
-    hidden = kwargs.get("hidden_states", args[0] if args else None)
-    module._sparseattn_inputs = (hidden, kwargs.get("position_embeddings"))
-
-
-def _causal_from_mask(module: Any, mask: Any, q_len: int, k_len: int) -> bool:
-    """Read an SDPA-style mask as causal / full attention, refusing anything else."""
-    if mask is None:
-        causal = bool(getattr(module, "is_causal", False))
-        if causal and q_len > k_len:
-            raise InvalidInputError(f"causal layer got q_len={q_len} > k_len={k_len}")
-        return causal
-    if not isinstance(mask, torch.Tensor):
-        raise InvalidInputError(f"unsupported attention mask type {type(mask).__name__}")
-    allowed = mask if mask.dtype == torch.bool else mask == 0
-    if allowed.shape[-2:] != (q_len, k_len):
-        raise InvalidInputError(f"attention mask ends in {tuple(allowed.shape[-2:])}, expected {(q_len, k_len)}")
-    if bool(allowed.all()):
-        return False
-    if q_len <= k_len and bool((allowed == valid_mask(q_len, k_len, True, allowed.device)).all()):
-        return True
-    raise InvalidInputError(
-        "sparseattn supports causal or full attention masks only; this mask has padding or another pattern "
-        "(run one unpadded sequence per batch entry)"
-    )
 
 
 def _attention_forward(
@@ -229,9 +195,10 @@ def _attention_forward(
         )
     if dropout:
         raise InvalidParameterError("sparseattn methods do not implement attention dropout; call model.eval()")
+    check_supported(module, kwargs)
     if scaling is None:
         scaling = float(query.shape[-1]) ** -0.5
-    out = binding.run_layer(module, query, key, value, attention_mask, float(scaling))
+    out = binding.run_layer(module, query, key, value, attention_mask, float(scaling), kwargs.get("sliding_window"))
     return out.transpose(1, 2).contiguous(), None
 
 
@@ -309,7 +276,7 @@ def patch(
     p.state["num_layers"] = len(modules)
     for m in modules.values():
         m._sparseattn_patch = p
-        m._sparseattn_hook = m.register_forward_pre_hook(_capture_inputs, with_kwargs=True)
+        m._sparseattn_hook = m.register_forward_pre_hook(capture_inputs, with_kwargs=True)
     model.set_attn_implementation(ATTN_NAME)
     return p
 

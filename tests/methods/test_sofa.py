@@ -273,12 +273,12 @@ def test_cross_phase_keys_track_the_real_keys(smollm):
     from sparseattn.methods.sofa import SofaParams
     from sparseattn.methods.sofa.keys import predicted_keys
     from sparseattn.models import attention_layers, patch
-    from sparseattn.models.patch import _side_inputs
+    from sparseattn.models.layer import side_inputs
 
     ids = smollm.encode(load_text("moby-dick"), 128)
     with patch(smollm, "dense", layers=[7], capture_qkv=True) as p:
         smollm.model(ids)
-        side = _side_inputs(attention_layers(smollm.model)[7])
+        side = side_inputs(attention_layers(smollm.model)[7])
         real = p.qkv[7][0].k
         shape = sparseattn.attention(p.qkv[7][0].q, real, real, "dense", causal=True).trace.shape
         khat = predicted_keys(side, shape, SofaParams())

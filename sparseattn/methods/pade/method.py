@@ -169,16 +169,14 @@ class Pade(Method):
     def predict(self, ctx: PadeSetup, block: RowBlock, tally: Tally) -> Speculation:
         """ISTA geometry, exact scores and the threshold entering each tile (``max exact score of the tiles
         visited before - alpha*radius``: the best key so far is never pruned)."""
-        shape, p, dev = block.call.shape, self.p, block.call.q.device
+        shape, p = block.call.shape, self.p
+        dev = block.call.q.device
         nt = math.ceil(block.width / p.tile)
         width = nt * p.tile
         full = min(shape.offset + block.row0 + 1, block.width) if shape.causal else block.width
-        edge = (full // p.tile) * p.tile  # tiles from here on hold invalid (future or padding) keys for some rows
-        cols = torch.arange(edge, width, device=dev)
-        edge_valid = (cols[None, :] < shape.k_len).expand(block.rows, -1)  # padding is never valid
-        if shape.causal:
-            edge_valid = edge_valid & (cols[None, :] <= torch.arange(block.row0, block.row1, device=dev)[:, None]
-                                       + shape.offset)
+        # tiles from `edge` on hold keys invalid for some row (future keys, padding; with a sliding window, all)
+        edge = 0 if shape.window is not None else (full // p.tile) * p.tile
+        edge_valid = torch.nn.functional.pad(block.valid, (0, width - block.width), value=False)[:, edge:]
         qi = ctx.q_int.view(shape.batch, shape.kv_heads, shape.group_size, shape.q_len, -1)[:, :, :, block.row0 :
                                                                                              block.row1]
         qi = qi.reshape(shape.batch, shape.kv_heads, -1, shape.head_dim)
@@ -259,9 +257,13 @@ class Pade(Method):
         """K planes fetched (shared by the GQA heads and the parallel query rows), and what dense INT8 reads:
         every valid key once per group of parallel rows (the group's last row sees the most)."""
         shape, p, dev = block.call.shape, self.p, planes.device
-        groups = torch.arange(0, block.rows, p.parallel_queries, device=dev)
-        last = torch.clamp(groups + p.parallel_queries, max=block.rows) - 1 + block.row0
-        seen = (last + shape.offset + 1).clamp(max=shape.k_len) if shape.causal else torch.full_like(last, shape.k_len)
+        first = torch.arange(0, block.rows, p.parallel_queries, device=dev)
+        last = torch.clamp(first + p.parallel_queries, max=block.rows) - 1 + block.row0
+        if not shape.causal:
+            seen = torch.full_like(last, shape.k_len)
+        else:  # the union of the group's rows: up to the last row's position, from the first row's window start
+            lo = (first + block.row0 + shape.offset - shape.window + 1).clamp(min=0) if shape.window else 0
+            seen = (last + shape.offset + 1).clamp(max=shape.k_len) - lo
         tally.add(k_planes=_shared_rows(planes, shape.group_size, p.parallel_queries).sum(dtype=torch.float64),
                   dense_reads=float(seen.sum()) * shape.batch * shape.kv_heads)
 

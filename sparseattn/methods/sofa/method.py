@@ -69,6 +69,8 @@ class SofaParams(MethodParams):
     x_bits: int = Field(8, ge=2, le=16, description="layer-input width (keys='cross_phase')")
     w_bits: int = Field(8, ge=2, le=16, description="W_k width before its offline log conversion")
     khat_bits: int = Field(16, ge=4, le=16, description="predicted-key width after truncation")
+    key_estimate: Literal["dlzs", "exact"] = Field(
+        "dlzs", description="cross-phase K_hat = X W_k by DLZS (paper), or exact (a check of the key path)")
     granularity: Literal["tensor", "head", "token"] = Field("tensor", description="quantisation scale groups")
     formal_bits: int = Field(16, ge=4, le=32, description="operand width the formal stage is costed at")
     tile_rows: int = Field(128, ge=1, description="queries processed in parallel (one RASS/KV-generation tile)")
@@ -92,19 +94,24 @@ def per_layer(value: object, layer: int | None, name: str) -> object:
 def _sign_counts(q_int: torch.Tensor, k_int: torch.Tensor, valid: torch.Tensor) -> tuple[float, float]:
     """Non-zero DLZS terms and negative ones over the valid pairs of a chunk (grouped q ``[B, Hkv, g*c, D]``).
 
-    Row ``i`` of the chunk sees a prefix of the keys (``valid`` is a causal or full mask), so
-    ``sum_{j <= lim_i} |sign q_i| . |sign k_j|`` is ``|sign q_i|`` dotted with a prefix sum over keys: no
-    ``[rows, keys]`` product is formed. Exact (integer counts in float64).
+    Row ``i`` of the chunk sees a contiguous range of keys ``lo_i .. hi_i`` (``valid`` is a full, causal or
+    sliding-window mask), so ``sum_{lo_i <= j <= hi_i} |sign q_i| . |sign k_j|`` is ``|sign q_i|`` dotted with a
+    difference of prefix sums over keys: no ``[rows, keys]`` product is formed. Exact (integer counts in float64).
     """
     sq, sk = torch.sign(q_int.to(torch.float64)), torch.sign(k_int.to(torch.float64))
     c = valid.shape[0]
-    lim = valid.sum(dim=-1) - 1  # last valid key of each chunk row (valid rows are prefixes)
+    hi = valid.sum(dim=-1) + valid.to(torch.uint8).argmax(dim=-1)  # one past each row's last valid key
+    lo = valid.to(torch.uint8).argmax(dim=-1)  # its first valid key
     b, hkv, gc, d = sq.shape
-    idx = lim.repeat(gc // c).view(1, 1, gc, 1).expand(b, hkv, gc, d)
-    prefix_abs = torch.cumsum(sk.abs(), dim=-2).gather(-2, idx)
-    prefix_sign = torch.cumsum(sk, dim=-2).gather(-2, idx)
-    total = float((sq.abs() * prefix_abs).sum())
-    agree = float((sq * prefix_sign).sum())
+
+    def prefix(x: torch.Tensor, upto: torch.Tensor) -> torch.Tensor:  # sum of x over keys < upto, per row
+        padded = torch.nn.functional.pad(torch.cumsum(x, dim=-2), (0, 0, 1, 0))
+        return padded.gather(-2, upto.repeat(gc // c).view(1, 1, gc, 1).expand(b, hkv, gc, d))
+
+    in_abs = prefix(sk.abs(), hi) - prefix(sk.abs(), lo)
+    in_sign = prefix(sk, hi) - prefix(sk, lo)
+    total = float((sq.abs() * in_abs).sum())
+    agree = float((sq * in_sign).sum())
     return total, (total - agree) / 2
 
 
