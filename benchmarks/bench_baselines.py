@@ -2,7 +2,7 @@
 
 Each of Sanger, DOTA, Energon, ELSA, A3 and SpAtten runs in every layer at its paper's default and at one
 setting more and one less aggressive, on both bundled texts at 1024 tokens; the oracle top-k then runs at
-each measured density. Prediction cost is the bit-weighted complexity (``sparseattn.eval.complexity``) of the
+each measured density. Prediction cost is the bit-weighted complexity (``sparseattn.hw.complexity``) of the
 trace's ``predict`` stage over all layers, as a fraction of dense INT8 QK^T MACs on the same pairs.
 
 Rows are saved to ``benchmarks/results/bench_baselines.json`` as they finish; a rerun resumes.
@@ -18,7 +18,7 @@ import torch
 
 from sparseattn.core.workload import OpKey
 from sparseattn.eval import perplexity
-from sparseattn.eval.complexity import WEIGHTS_TEXT, weighted
+from sparseattn.hw.complexity import WEIGHTS_TEXT, weighted
 from sparseattn.models import load_model
 
 RESULTS = Path(__file__).parent / "results"

@@ -17,10 +17,9 @@ from pathlib import Path
 
 import torch
 
-from sparseattn.hw import load_arch, load_model_shape, load_trace, simulate
+from sparseattn.hw import AcceleratorArch, load_arch, load_model_shape, simulate, trace_for
 from sparseattn.hw.gpu import H100_SDPA_MS, roofline_seconds
 from sparseattn.hw.normalise import iso
-from sparseattn.hw.schema import AcceleratorArch
 from sparseattn.report.reproduce import PAPERS, _sim, claims_markdown, reproduce
 from sparseattn.report.tables import markdown_table
 
@@ -34,7 +33,7 @@ def simulator_speed(repeats: int = 3) -> list[dict]:
     rows = []
     for name in ARCHS:
         arch = load_arch(name)
-        trace = load_trace(arch.method if isinstance(arch, AcceleratorArch) else "dense")
+        trace = trace_for(arch, shape.causal)
         times = []
         for _ in range(repeats):
             start = time.perf_counter()
@@ -62,13 +61,9 @@ def side_by_side(model: str = "llama2-7b", seq: int = 2048) -> list[dict]:
     rows = []
     for name in ARCHS:
         arch = load_arch(name)
-        if not isinstance(arch, AcceleratorArch):
-            r = simulate(arch, load_trace("dense"), shape)
-            rows.append(_row(name, "published", r, arch))
-            continue
-        for mode, a in (("published", arch), ("iso-PADE", iso(arch))):
-            r = simulate(a, load_trace(a.method), shape)
-            rows.append(_row(name, mode, r, arch))
+        settings = [("published", arch)] + ([("iso-PADE", iso(arch))] if isinstance(arch, AcceleratorArch) else [])
+        for mode, a in settings:
+            rows.append(_row(name, mode, simulate(a, trace_for(a, shape.causal), shape), arch))
     return rows
 
 
@@ -76,7 +71,7 @@ def _row(name: str, mode: str, r, arch) -> dict:
     s = r.summary()
     pub = getattr(arch, "published", None)
     return {
-        "arch": name, "setting": mode, "method": r.method, "density": r.workload["density"],
+        "arch": name, "setting": mode, "method": r.method, "density": r.density,
         "latency_ms": s["latency_ms"], "energy_mj": s["energy_mj"], "power_w": s["power_w"],
         "area_mm2": s["area_mm2"], "gops_per_w": s["gops_per_w"], "effective_gops": s["effective_gops"],
         "dram_mb": s["dram_mb"],

@@ -7,7 +7,7 @@ and measures, summed or averaged over the 30 layers:
 * SADS index mismatch against the global top-k of the same predicted scores (paper: S=1024, n=4, 25% ->
   about 3%), causal rows as the model runs them and full (non-causal) rows as in the paper's BERT setting;
 * the Fig. 17 ablation (4-bit multiply prediction + full-row sort + FA-2 vs DLZS vs DLZS+SADS+SU-FA) and the
-  SU-FA visiting orders, in weighted complexity (``sparseattn.eval.complexity``; weights printed);
+  SU-FA visiting orders, in weighted complexity (``sparseattn.hw.complexity``; weights printed);
 * RASS K/V loads vs the naive schedule; SU-FA max violations;
 * speed: one layer at 2048 tokens, ``sofa`` vs ``dense`` (fused SDPA) and vs the materialised masked path,
   interleaved, median of 3.
@@ -27,7 +27,7 @@ from timing import layer_speed
 
 import sparseattn
 from sparseattn.eval import capture_qkv, topk_recall
-from sparseattn.eval.complexity import WEIGHTS_TEXT, sofa_ablation, sufa_orders
+from sparseattn.hw.complexity import WEIGHTS_TEXT, sofa_ablation, sufa_orders
 from sparseattn.models import load_model
 
 RESULTS = Path(__file__).parent / "results"

@@ -11,7 +11,7 @@ runner = CliRunner()
 def test_methods_command_lists_every_method():
     result = runner.invoke(app, ["methods"], terminal_width=200)
     assert result.exit_code == 0
-    for name in ("dense", "topk", "threshold", "block_topk", "min_keys", "delta"):
+    for name in ("dense", "topk", "threshold", "block_topk", "--min-keys", "--delta"):
         assert name in result.output
 
 
@@ -68,23 +68,49 @@ def test_run_writes_results_table_and_plot(smollm, tmp_path):
 
 def test_simulate_command_prints_and_writes(tmp_path):
     j, c = tmp_path / "r.json", tmp_path / "r.csv"
-    args = ["simulate", "--arch", "pade", "--workload", "llama2-7b", "--seq", "4096", "--json", str(j), "--csv", str(c)]
+    args = ["simulate", "--arch", "pade", "--shape", "llama2-7b", "--seq", "4096", "--json", str(j), "--csv", str(c)]
     result = runner.invoke(app, args, terminal_width=200)
     assert result.exit_code == 0, result.output
     data = json.loads(j.read_text())
-    assert data["arch"] == "pade" and data["workload"]["q_len"] == 4096 and data["summary"]["latency_ms"] > 0
+    assert data["arch"] == "pade" and data["shape"]["q_len"] == 4096 and data["summary"]["latency_ms"] > 0
+    assert data["mapping"]["formal"] == {"q": 16, "k": 64} and {e["kind"] for e in data["energy"]} >= {"dram"}
     assert "latency (ms)" in result.output and "11740" in result.output  # published GOPS/W beside ours
+    assert "lane utilisation modelled" in result.output
     assert c.read_text().startswith("section,key,value")
-    gpu = runner.invoke(app, ["simulate", "--arch", "h100", "--workload", "bert-base", "--seq", "512"])
+    gpu = runner.invoke(app, ["simulate", "--arch", "h100", "--shape", "bert-base", "--seq", "512"])
     assert gpu.exit_code == 0, gpu.output
 
 
-def test_simulate_reports_bad_input_clearly():
+def test_simulate_takes_a_mapping_file_and_tile_overrides(tmp_path):
+    import yaml
+
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text(yaml.safe_dump({"formal": {"q": 64, "k": 64}, "stage_overlap": False}))
+    j = tmp_path / "r.json"
+    args = ["simulate", "--arch", "sofa", "--seq", "2048", "--mapping", str(mapping), "--k-tile", "32",
+            "--json", str(j)]
+    result = runner.invoke(app, args, terminal_width=200)
+    assert result.exit_code == 0, result.output
+    m = json.loads(j.read_text())["mapping"]
+    assert m["formal"] == {"q": 64, "k": 32} and m["stage_overlap"] is False
+
+
+def test_simulate_reports_bad_input_clearly(tmp_path):
     result = runner.invoke(app, ["simulate", "--arch", "tpu"], terminal_width=200)
     assert result.exit_code == 2 and "unknown architecture 'tpu'" in result.output
     too_big = ["simulate", "--arch", "sofa", "--q-tile", "512", "--k-tile", "512"]
     result = runner.invoke(app, too_big, terminal_width=200)
-    assert result.exit_code == 2 and "over by" in result.output
+    assert result.exit_code == 2 and "over by" in result.output and "mapping.formal" in result.output
+    zero = runner.invoke(app, ["simulate", "--arch", "sofa", "--q-tile", "24"], terminal_width=200)
+    assert zero.exit_code == 2 and "formal.q" in zero.output and "multiple of the profile's base tile" in zero.output
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("formal: {q: 64, k: 64}\nreuse: true\n")
+    result = runner.invoke(app, ["simulate", "--arch", "sofa", "--mapping", str(bad)], terminal_width=200)
+    assert result.exit_code == 2 and "bad.yaml" in result.output and "reuse: Extra inputs" in result.output
+    gpu_iso = runner.invoke(app, ["simulate", "--arch", "h100", "--iso"], terminal_width=200)
+    assert gpu_iso.exit_code == 2 and "iso normalises accelerators" in gpu_iso.output
+    unknown = runner.invoke(app, ["simulate", "--arch", "pade", "--shape", "llama9"], terminal_width=200)
+    assert unknown.exit_code == 2 and "unknown model shape 'llama9'" in unknown.output
 
 
 def test_reproduce_command_writes_its_outputs(tmp_path):

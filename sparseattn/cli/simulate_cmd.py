@@ -1,4 +1,4 @@
-"""``sparseattn simulate``: one architecture on one model's attention."""
+"""``sparseattn simulate``: one architecture on one model's attention, under its default mapping or another."""
 
 from __future__ import annotations
 
@@ -16,39 +16,36 @@ from ._app import app, console, fail
 @app.command("simulate")
 def simulate_cmd(
     arch: str = typer.Option(..., help="architecture name (see sparseattn/hw/configs) or a YAML path"),
-    workload: str = typer.Option("llama2-7b", help="model shape name (see sparseattn/hw/workloads) or a YAML path"),
+    shape: str = typer.Option("llama2-7b", help="model shape name (see sparseattn/hw/shapes) or a YAML path"),
     seq: int = typer.Option(4096, help="sequence length (prefill: queries = keys)"),
     batch: int = typer.Option(1, help="batch size"),
     trace: str = typer.Option(None, help="trace name or JSON path (default: the architecture's own method)"),
     iso_pade: bool = typer.Option(False, "--iso", help="normalise to PADE's Table III setting first"),
     density: float = typer.Option(None, help="rescale the trace's kept-pair work to this density"),
-    q_tile: int = typer.Option(None, help="query tile (default: the architecture's)"),
-    k_tile: int = typer.Option(None, help="key tile (default: the architecture's)"),
+    mapping: Path = typer.Option(None, help="mapping YAML (default: the architecture's own mapping block)"),
+    q_tile: int = typer.Option(None, help="formal query tile (overrides the mapping's formal.q)"),
+    k_tile: int = typer.Option(None, help="formal key tile (overrides the mapping's formal.k)"),
     json_out: Path = typer.Option(None, "--json", help="write the full result as JSON here"),
     csv_out: Path = typer.Option(None, "--csv", help="write the breakdowns as CSV here"),
 ) -> None:
     """Simulate one architecture on one model's attention: latency, energy, area, DRAM traffic."""
-    from ..hw import GpuArch, Tiling, load_arch, load_model_shape, load_trace, simulate, with_density
+    from ..hw import load_arch, load_mapping, load_model_shape, load_trace, simulate, trace_for, with_density
     from ..hw.normalise import iso
 
     try:
         a = load_arch(arch)
-        shape = load_model_shape(workload).shape(seq, batch)
-        if isinstance(a, GpuArch):
-            result = simulate(a, load_trace("dense"), shape)
-        else:
-            if iso_pade:
-                a = iso(a)
-            name = trace or (a.method if shape.causal else f"{a.method}-bidir")
-            tr = load_trace(name)
-            if density is not None:
-                tr = with_density(tr, density)
-            tiling = None
-            if q_tile or k_tile:
-                tiling = Tiling(q_tile or a.dataflow.q_tile, k_tile or a.dataflow.k_tile)
-            start = time.perf_counter()
-            result = simulate(a, tr, shape, tiling)
-            result.notes.append(f"simulated in {time.perf_counter() - start:.3f} s")
+        if iso_pade:
+            a = iso(a)
+        target = load_model_shape(shape).shape(seq, batch)
+        tr = load_trace(trace) if trace else trace_for(a, target.causal)
+        if density is not None:
+            tr = with_density(tr, density)
+        m = load_mapping(mapping) if mapping is not None else None
+        if q_tile or k_tile:
+            m = (m or a.mapping).with_formal(q_tile, k_tile)
+        start = time.perf_counter()
+        result = simulate(a, tr, target, m)
+        result.notes.append(f"simulated in {time.perf_counter() - start:.3f} s")
     except (SparseAttnError, ValueError) as err:
         fail(str(err))
         return
@@ -60,9 +57,9 @@ def simulate_cmd(
 
 
 def _print_sim(result: Any, arch: Any) -> None:
-    w = result.workload
+    w = result.shape
     title = (f"{result.arch} ({result.normalised}) running {result.method}: {w['layers']} layers x {w['heads']} heads "
-             f"({w['kv_heads']} KV), {w['q_len']} tokens, density {w['density']:.3f}")
+             f"({w['kv_heads']} KV), {w['q_len']} tokens, density {result.density:.3f}")
     table = Table(title=title)
     table.add_column("metric")
     table.add_column("simulated", justify="right")
@@ -93,8 +90,9 @@ def _print_sim(result: Any, arch: Any) -> None:
         return t
 
     console.print(Columns([
-        small("energy", list(result.energy_by_component().items()), "mJ", 1e-9),
-        small("area", list(result.area_mm2.items()), "mm2", 1.0),
+        small("energy by component", list(result.energy_by("component").items()), "mJ", 1e-9),
+        small("energy by kind", list(result.energy_by("kind").items()), "mJ", 1e-9),
+        small("area", list(result.area_by("component").items()), "mm2", 1.0),
         small("DRAM", list(result.dram_bytes.items()), "MB", 1e-6),
         small("utilisation", list(result.utilisation.items()), "busy", 1.0),
     ]))

@@ -10,11 +10,21 @@
   TFLOP/s: one factor, 0.63, puts every point within 7% (:data:`H100_SDPA_MS`, tested).
 * Energy = ``board_power_w x time``: the GPU is charged its board power for the whole run (stated in the config;
   the SOFA paper subtracts idle power, PADE reads nvidia-smi).
+
+**The one GPU rule.** A GPU runs dense attention of the shape, whatever trace it is handed (the papers measured
+dense FlashAttention-class kernels): the ``gpu`` kind's registry entry (:mod:`~sparseattn.hw.registry`) says so --
+its method is ``dense`` and its simulator reads only the shape -- so no caller special-cases a GPU.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..core.shape import Shape
+from ..core.workload import Workload
+from .config import ConfigError
+from .registry import ArchKind, register_kind
+from .result import AreaItem, EnergyItem, SimResult
 from .schema import GpuArch
 
 # Dense attention on one H100 (torch SDPA, bf16, B=1, 32 heads, d=128, non-causal): tokens -> milliseconds.
@@ -41,27 +51,43 @@ def roofline_seconds(gpu: GpuArch, shape: Shape, dtype: str = "bf16") -> dict[st
     return {"compute": compute, "memory": memory, "time": max(compute, memory) + launch}
 
 
-def simulate_gpu(gpu: GpuArch, shape: Shape, dtype: str = "bf16"):
-    """Dense attention of ``shape`` on ``gpu`` as a :class:`~sparseattn.hw.simulator.SimResult`."""
-    from .simulator import SimResult
-
+def simulate_gpu(gpu: GpuArch, shape: Shape, dtype: str = "bf16") -> SimResult:
+    """Dense attention of ``shape`` on ``gpu``."""
     t = roofline_seconds(gpu, shape, dtype)
-    energy_pj = gpu.board_power_w * t["time"] * 1e12
+    clock_hz = gpu.clock_mhz * 1e6
     return SimResult(
         arch=gpu.name,
+        kind=gpu.kind,
         method="dense",
-        workload={**shape.to_dict(), "density": 1.0},
+        shape=shape.to_dict(),
+        density=1.0,
         normalised="published",
         clock_mhz=gpu.clock_mhz,
-        cycles=t["time"] * gpu.clock_mhz * 1e6,
+        cycles=t["time"] * clock_hz,
         latency_s=t["time"],
         dense_ops=attention_flops(shape),
-        energy_pj={"board/power": energy_pj},
-        area_mm2={"die": gpu.die_area_mm2},
+        energy=[EnergyItem("board", "board", "power", gpu.board_power_w * t["time"] * 1e12)],
+        area=[AreaItem("die", "die", gpu.die_area_mm2, "published")],
         dram_bytes={"qkvo": attention_bytes(shape)},
         utilisation={"tensor_cores": t["compute"] / t["time"]},
         stage_cycles={},
         compute_bound_fraction=float(t["compute"] >= t["memory"]),
+        fixed_cycles=gpu.launch_overhead_us * 1e-6 * shape.layers * clock_hz,
         notes=[f"roofline: compute {t['compute'] * 1e3:.4g} ms, memory {t['memory'] * 1e3:.4g} ms, "
                f"board power {gpu.board_power_w} W, {dtype}, efficiency {gpu.compute_efficiency}"],
     )
+
+
+def _simulate_kind(gpu: GpuArch, trace: Workload, shape: Shape | None = None, mapping: Any = None,
+                   tech: Any = None) -> SimResult:
+    """The ``gpu`` kind: dense attention of ``shape`` (default: the trace's) whatever the trace."""
+    if mapping is not None:
+        raise ConfigError(f"{gpu.name!r} is a GPU: it takes no mapping (its roofline runs dense attention)")
+    result = simulate_gpu(gpu, shape or trace.shape)
+    method = trace.meta.get("method")
+    if method not in (None, "dense"):
+        result.notes.append(f"a GPU runs dense attention of the shape; the {method!r} trace's sparsity is not used")
+    return result
+
+
+register_kind(ArchKind("gpu", GpuArch, _simulate_kind, lambda gpu: "dense"))

@@ -8,57 +8,41 @@ architecture. An accelerator has
   cycle and which trace operations (``stage/op`` patterns, ``*`` matches anything) they execute;
 * ``buffers`` -- on-chip SRAMs (KB, banks, port width, which tensors they hold);
 * ``dram`` -- kind, bandwidth, pJ/bit, latency and attained bandwidth fraction;
-* ``dataflow`` -- default tiling and the reuse rules (cross-stage K reuse, GQA sharing, reads that a method
-  replaces with its own, e.g. PADE's bit planes);
+* ``operands`` -- how operands are stored (bits per K/V, Q and score element in memory, the predictor's own K
+  width) and the reads a design replaces with the trace's own (PADE fetches K as bit planes): hardware and
+  format facts, not choices of a mapping;
+* ``mapping`` -- the architecture's **default** mapping (tiles per stage, stage overlap, double buffering,
+  cross-stage K reuse, GQA sharing, KV residency; :mod:`~sparseattn.hw.mapping`), kept in the same file but a
+  separate input of the simulator;
 * ``published`` -- the paper's own area / power / node / clock, for side-by-side reporting;
 * ``iso`` -- the iso-setting a baseline can be normalised to (PADE's Table III: 28 nm, 800 MHz, 352 KB SRAM,
   256 GB/s HBM, equal PE-array area).
 
-A bad file raises :class:`ConfigError` naming the key path (``units.2.kind``) and the allowed values.
+A bad file raises :class:`ConfigError` naming the key path (``units.2.kind``) and the allowed values. Which
+schema a file is validated with is chosen by its ``kind`` through the registry (:mod:`~sparseattn.hw.registry`).
 """
 
 from __future__ import annotations
 
 import fnmatch
 from enum import Enum
+from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from ..core.errors import InvalidParameterError
-from ..core.workload import BASE_TILE, OPS, STAGES
+from ..core.workload import OPS, STAGES
+from .config import ConfigError, StrictModel, find_file, read_yaml, validated
+from .mapping import Mapping
 
 CONFIG_DIR = Path(__file__).parent / "configs"
 TENSORS = ("q", "k", "v", "o", "scores", "weights", "x", "other")
+__all__ = ["CONFIG_DIR", "AcceleratorArch", "ConfigError", "GpuArch", "arch_names", "find_file", "load_arch",
+           "read_yaml", "validated"]
 
 
-class ConfigError(InvalidParameterError):
-    """An architecture, workload or technology file is invalid; the message names the key path."""
-
-
-def validated(model: Any, data: Any, where: str) -> Any:
-    """Validate ``data`` as ``model`` (a pydantic model or annotated type); errors are rewritten as
-    ``where: key.path: problem (got value)``."""
-    if not isinstance(data, dict):
-        raise ConfigError(f"{where}: expected a mapping at the top level, got {type(data).__name__}")
-    try:
-        return TypeAdapter(model).validate_python(data)
-    except ValidationError as err:
-        lines = []
-        for e in err.errors():
-            loc = list(e["loc"])
-            if loc and loc[0] in ("accelerator", "gpu"):  # the discriminated union's tag
-                loc = loc[1:]
-            path = ".".join(str(p) for p in loc) or "<top>"
-            got = "" if e["type"] == "missing" else f" (got {e.get('input')!r})"
-            lines.append(f"  {path}: {e['msg']}{got}")
-        raise ConfigError(f"{where}: invalid configuration\n" + "\n".join(lines)) from None
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+_Strict = StrictModel
 
 
 class UnitKind(str, Enum):
@@ -73,20 +57,6 @@ class UnitKind(str, Enum):
     VECTOR_UNIT = "vector_unit"
 
 
-# Arithmetic one PE of each kind contains (for its bottom-up area), in units of trace operations.
-PE_CONTENTS: dict[UnitKind, dict[str, float]] = {
-    UnitKind.MAC_ARRAY: {"mac": 1},
-    UnitKind.SYSTOLIC_ARRAY: {"mac": 1},
-    UnitKind.BIT_SERIAL_LANES: {"add": 1},  # times ops_per_cycle: one adder per AND-tree input
-    UnitKind.ADDER_TREE: {"add": 1},
-    UnitKind.LOG_UNIT: {"add": 1, "shift": 1},
-    UnitKind.SORTER: {"compare": 1},
-    UnitKind.EXP_UNIT: {"exp": 1},
-    UnitKind.DIV_UNIT: {"div": 1},
-    UnitKind.VECTOR_UNIT: {"add": 1, "mul": 1},
-}
-
-
 def _check_pattern(pattern: str) -> str:
     stage, sep, op = pattern.partition("/")
     if not sep:
@@ -96,6 +66,16 @@ def _check_pattern(pattern: str) -> str:
     if op != "*" and op not in OPS:
         raise ValueError(f"unknown op {op!r} in {pattern!r}; allowed: {', '.join(OPS)} or *")
     return pattern
+
+
+class BitSerialLanes(_Strict):
+    """PADE's BS-OOE lane timing (section V-C; :mod:`~sparseattn.hw.bitserial`): each of the parallel query rows
+    owns ``lanes_per_row`` lanes, its keys dealt to them round-robin; a lane keeps ``scoreboard`` keys in flight
+    and waits ``plane_latency`` cycles between a key's plane requests."""
+
+    lanes_per_row: int = Field(default=16, gt=0, description="lanes one query row's keys are dealt to")
+    scoreboard: int = Field(default=32, gt=0, description="keys in flight per lane (1 = in-order issue)")
+    plane_latency: float = Field(default=24, ge=0, description="cycles between a key's plane requests (assumption)")
 
 
 class ComputeUnit(_Strict):
@@ -109,13 +89,20 @@ class ComputeUnit(_Strict):
     ops_per_cycle: float | dict[str, float] = Field(default=1.0, description="per PE per cycle, or by op")
     concurrent: bool = Field(default=False, description="different ops of one PE proceed in the same cycle")
     subword: bool = Field(default=False, description="narrower operands pack bits // op_bits per PE")
-    utilisation: float = Field(default=1.0, gt=0, le=1, description="attained fraction of peak (paper's model)")
+    utilisation: float = Field(
+        default=1.0, gt=0, le=1,
+        description="attained fraction of peak (paper's model); with a lanes model, its fallback for traces "
+        "without lane samples",
+    )
     rows: int | None = Field(default=None, gt=0, description="systolic array height (with cols: fill/drain model)")
     cols: int | None = Field(default=None, gt=0)
     overlap_folds: bool = Field(
         default=True, description="consecutive folds overlap their fill/drain (False: SCALE-Sim's fold-by-fold model)"
     )
     area_mm2: float | None = Field(default=None, gt=0, description="published area (overrides the bottom-up one)")
+    lanes: BitSerialLanes | None = Field(
+        default=None, description="bit-serial lane timing model; utilisation is then modelled from the trace"
+    )
 
     _check_executes = field_validator("executes")(lambda cls, v: [_check_pattern(p) for p in v])
 
@@ -135,6 +122,8 @@ class ComputeUnit(_Strict):
             raise ValueError("rows and cols go together")
         if self.rows is not None and self.rows * self.cols != self.count:
             raise ValueError(f"rows x cols ({self.rows}x{self.cols}) must equal count ({self.count})")
+        if self.lanes is not None and self.kind != UnitKind.BIT_SERIAL_LANES:
+            raise ValueError(f"lanes (the bit-serial lane model) needs kind bit_serial_lanes, not {self.kind.value}")
         return self
 
     def runs(self, stage: str, op: str) -> bool:
@@ -163,27 +152,16 @@ class Dram(_Strict):
     efficiency: float = Field(default=0.8, gt=0, le=1, description="attained fraction of peak bandwidth")
 
 
-class Dataflow(_Strict):
-    q_tile: int = Field(gt=0, description="query rows per tile")
-    k_tile: int = Field(gt=0, description="keys per tile (granularity of K/V fetches)")
+class Operands(_Strict):
+    """How operands are stored and fetched: hardware and format facts, not mapping choices."""
+
     kv_bits: int = Field(default=16, ge=1, le=32, description="bits per K/V element in DRAM")
-    q_bits: int = Field(default=16, ge=1, le=32)
-    score_bits: int = Field(default=16, ge=1, le=32)
+    q_bits: int = Field(default=16, ge=1, le=32, description="bits per Q and O element")
+    score_bits: int = Field(default=16, ge=1, le=32, description="bits per score held on chip")
     predict_k_bits: int | None = Field(default=None, ge=1, le=32, description="predictor's own K read, if any")
-    cross_stage_reuse: bool = Field(default=False, description="K read for prediction is reused by formal compute")
-    gqa_share: bool = Field(default=True, description="heads of a KV group fetch shared K/V once per tile")
-    pipelined: bool = Field(default=True, description="stages overlap across tiles (cross-stage pipelining)")
-    double_buffered: bool = Field(default=True, description="DRAM transfers overlap compute")
     replace_reads: dict[Literal["k", "v"], str] = Field(
         default_factory=dict, description="tensor -> the trace's extra read that replaces its dense traffic"
     )
-
-    @field_validator("q_tile", "k_tile")
-    @classmethod
-    def _multiple_of_base(cls, v: int) -> int:
-        if v % BASE_TILE:
-            raise ValueError(f"must be a multiple of the profile's base tile {BASE_TILE}")
-        return v
 
 
 class Published(_Strict):
@@ -220,7 +198,8 @@ class AcceleratorArch(_Strict):
     units: list[ComputeUnit] = Field(min_length=1)
     buffers: list[Buffer] = Field(min_length=1)
     dram: Dram
-    dataflow: Dataflow
+    operands: Operands = Operands()
+    mapping: Mapping = Field(description="the default mapping (tiles, overlap, reuse, residency)")
     published: Published = Published()
     iso: IsoSetting | None = None
     normalised: str = Field(default="published", description="'published' or the iso-setting it was scaled to")
@@ -257,35 +236,25 @@ class GpuArch(_Strict):
     clock_mhz: float = Field(gt=0)
 
 
-Arch = Annotated[AcceleratorArch | GpuArch, Field(discriminator="kind")]
-
-
 def arch_names() -> list[str]:
     """Architectures bundled in ``configs/`` (every YAML file but the technology table)."""
     return sorted(p.stem for p in CONFIG_DIR.glob("*.yaml") if p.stem != "technology")
 
 
-def find_file(name_or_path: str | Path, directory: Path, suffix: str, what: str, bundled: list[str],
-              hint: str = "") -> Path:
-    """A bundled file by name (``directory/name.suffix``) or any existing file by path, else a clear error."""
-    path = Path(name_or_path)
-    if path.suffix not in (suffix, ".yml" if suffix == ".yaml" else suffix):
-        path = directory / f"{name_or_path}{suffix}"
-        if not path.exists():
-            raise ConfigError(f"unknown {what} {str(name_or_path)!r}; bundled: {', '.join(bundled)}{hint}")
-    elif not path.exists():
-        raise ConfigError(f"{what} file {str(path)!r} does not exist")
-    return path
-
-
-def read_yaml(path: Path) -> Any:
-    try:
-        return yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML: {err}") from None
-
-
-def load_arch(name_or_path: str | Path) -> AcceleratorArch | GpuArch:
-    """A bundled architecture by name (``"pade"``) or any YAML file by path."""
+def load_arch(name_or_path: str | Path) -> Any:
+    """A bundled architecture by name (``"pade"``) or any YAML file by path, validated by the schema of its
+    ``kind`` (:func:`~sparseattn.hw.registry.arch_kind`). Architectures are immutable, so a file is parsed once
+    until it changes."""
     path = find_file(name_or_path, CONFIG_DIR, ".yaml", "architecture", arch_names())
-    return validated(Arch, read_yaml(path), str(path))
+    stat = path.stat()
+    return _load_arch(path, stat.st_mtime_ns, stat.st_size)
+
+
+@lru_cache(maxsize=128)
+def _load_arch(path: Path, mtime_ns: int, size: int) -> Any:
+    from .registry import arch_kind
+
+    data = read_yaml(path)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
+    return validated(arch_kind(data.get("kind"), where=f"{path}: kind").schema, data, str(path))

@@ -10,8 +10,12 @@ CACTI SRAM area, O'Connor MICRO'17 HBM2 pJ/bit); this module only interpolates a
 * **Nodes and voltages.** ``E(node, V) = E_45 * (node/45) * (V/0.9)^2`` and ``A(node) = A_45 * (node/45)^2``
   -- the constant-field rule SOFA's Table II uses to normalise its baselines.
 
-The result is an energy reference table (ERT) in the Accelergy sense: ``{component: {action: pJ}}`` is built by
-the simulator from these functions.
+The result is an energy reference table (ERT) in the Accelergy sense, priced per action by the simulator's energy
+stage (:mod:`~sparseattn.hw.energy`).
+
+**Area** lives here too (:func:`area_items`): a unit's published module area where its architecture file gives one,
+otherwise its PEs' arithmetic (:data:`PE_CONTENTS`) x the PE overhead at the node; each buffer by KB
+(:meth:`Technology.sram_area_mm2`); and the leakage power of that area (:func:`leakage_mw`).
 """
 
 from __future__ import annotations
@@ -19,17 +23,34 @@ from __future__ import annotations
 import math
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from ..core.errors import InvalidParameterError
+from .config import StrictModel as _Strict
+from .config import validated
+from .result import AreaItem
+from .schema import ComputeUnit, UnitKind
+
+if TYPE_CHECKING:
+    from .schema import AcceleratorArch
 
 CONFIG_DIR = Path(__file__).parent / "configs"
 
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+# Arithmetic one PE of each kind contains (for its bottom-up area), in units of trace operations.
+PE_CONTENTS: dict[UnitKind, dict[str, float]] = {
+    UnitKind.MAC_ARRAY: {"mac": 1},
+    UnitKind.SYSTOLIC_ARRAY: {"mac": 1},
+    UnitKind.BIT_SERIAL_LANES: {"add": 1},  # times ops_per_cycle: one adder per AND-tree input
+    UnitKind.ADDER_TREE: {"add": 1},
+    UnitKind.LOG_UNIT: {"add": 1, "shift": 1},
+    UnitKind.SORTER: {"compare": 1},
+    UnitKind.EXP_UNIT: {"exp": 1},
+    UnitKind.DIV_UNIT: {"div": 1},
+    UnitKind.VECTOR_UNIT: {"add": 1, "mul": 1},
+}
 
 
 class Reference(_Strict):
@@ -136,7 +157,31 @@ class Technology(_Strict):
 @lru_cache(maxsize=8)
 def load_technology(path: str | None = None) -> Technology:
     """The technology table from ``path`` (default: the bundled ``configs/technology.yaml``)."""
-    from .schema import validated
-
     file = Path(path) if path else CONFIG_DIR / "technology.yaml"
     return validated(Technology, yaml.safe_load(file.read_text()), str(file))
+
+
+# ---------------------------------------------------------------------------------------------------- area
+def unit_area_mm2(unit: ComputeUnit, node_nm: float, tech: Technology) -> float:
+    """A unit's area: its published module area when given, else PEs x arithmetic x PE overhead at ``node_nm``
+    (bit-serial lanes and adder trees hold one adder per operation they complete in a cycle)."""
+    if unit.area_mm2 is not None:
+        return unit.area_mm2
+    contents = dict(PE_CONTENTS[unit.kind])
+    if unit.kind in (UnitKind.BIT_SERIAL_LANES, UnitKind.ADDER_TREE):
+        contents = {op: n * unit.rate(op) for op, n in contents.items()}
+    return unit.count * tech.pe_area_mm2(contents, unit.bits, node_nm)
+
+
+def area_items(arch: AcceleratorArch, tech: Technology) -> list[AreaItem]:
+    """Area of every unit and buffer of ``arch`` at its node."""
+    items = [AreaItem(u.name, "unit", unit_area_mm2(u, arch.node_nm, tech),
+                      "published" if u.area_mm2 is not None else "model") for u in arch.units]
+    return items + [AreaItem(b.name, "sram", tech.sram_area_mm2(b.kb, arch.node_nm)) for b in arch.buffers]
+
+
+def leakage_mw(arch: AcceleratorArch, area: list[AreaItem], tech: Technology) -> dict[str, float]:
+    """Leakage power of the logic (by its area) and of the SRAM (by its KB), mW."""
+    logic = sum(a.mm2 for a in area if a.kind == "unit")
+    return {"logic": tech.logic_leakage_mw(logic, arch.node_nm), "sram": tech.sram_leakage_mw(arch.sram_kb,
+                                                                                               arch.node_nm)}

@@ -20,15 +20,20 @@ import json
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from ..hw.binding import peak_formal_ops
 from ..hw.normalise import at_node, iso
-from ..hw.schema import AcceleratorArch, GpuArch, load_arch
-from ..hw.simulator import SimResult, peak_formal_ops, simulate
-from ..hw.workloads import load_model_shape, load_trace, with_density
+from ..hw.overrides import with_overrides
+from ..hw.replicate import split_heads
+from ..hw.result import EnergyItem, SimResult
+from ..hw.schema import load_arch
+from ..hw.shapes import load_model_shape
+from ..hw.simulator import simulate
+from ..hw.traces import trace_for, with_density
 
 SOFA_SET = (("bert-base", 512), ("bert-large", 512), ("gpt2", 1024), ("bloom-1.7b", 2048), ("llama2-7b", 4096))
 PADE_SET = (
@@ -90,33 +95,40 @@ def _geomean(values: Sequence[float]) -> float:
     return math.exp(sum(math.log(v) for v in values) / len(values))
 
 
-def _trace_name(method: str, model: str) -> str:
-    return method if load_model_shape(model).causal else f"{method}-bidir"
+@dataclass(frozen=True)
+class Design:
+    """A design as simulated: a bundled architecture, its setting (``published``, ``iso`` for iso-PADE, ``28nm``),
+    dotted-path overrides (:func:`~sparseattn.hw.overrides.with_overrides`) and identical copies splitting the
+    heads (:func:`~sparseattn.hw.replicate.split_heads`). Hashable, so results cache across claims and levers."""
+
+    name: str
+    mode: str = "published"
+    overrides: tuple[tuple[str, Any], ...] = ()
+    copies: float = 1.0
+
+
+def _build(design: Design) -> Any:
+    arch = load_arch(design.name)
+    if design.overrides:
+        arch = with_overrides(arch, dict(design.overrides))
+    if design.mode == "iso":
+        arch = iso(arch)
+    elif design.mode == "28nm":
+        arch = at_node(arch, 28)
+    return arch
 
 
 @lru_cache(maxsize=4096)
-def _sim(arch_key: tuple, model: str, seq: int, density: float | None = None) -> SimResult:
-    arch = _build(arch_key)
+def _sim(design: Design, model: str, seq: int, density: float | None = None) -> SimResult:
+    """``design`` on ``model`` at ``seq`` tokens, running its own bundled trace (rescaled to ``density``)."""
+    if design.copies != 1:
+        return split_heads(_sim(replace(design, copies=1.0), model, seq, density), design.copies)
+    arch = _build(design)
     shape = load_model_shape(model).shape(seq)
-    if isinstance(arch, GpuArch):
-        return simulate(arch, load_trace("dense"), shape)
-    trace = load_trace(_trace_name(arch.method, model))
+    trace = trace_for(arch, shape.causal)
     if density is not None:
         trace = with_density(trace, density)
     return simulate(arch, trace, shape)
-
-
-def _build(key: tuple) -> AcceleratorArch | GpuArch:
-    """``(name, mode, overrides...)`` -> architecture; hashable so results cache across claims and levers."""
-    name, mode, *over = key
-    arch = load_arch(name)
-    if isinstance(arch, GpuArch):
-        return arch.model_copy(update=dict(over)) if over else arch
-    if mode == "iso":
-        arch = iso(arch)
-    elif mode == "28nm":
-        arch = at_node(arch, 28)
-    return arch
 
 
 def _solve(fn: Callable[[float], float], target: float, lo: float, hi: float, steps: int = 16) -> float | None:
@@ -138,36 +150,44 @@ def _solve(fn: Callable[[float], float], target: float, lo: float, hi: float, st
 
 
 # ------------------------------------------------------------------------------------------------ claims
-def on_chip_j(r: SimResult) -> float:
-    """Energy without DRAM (core + SRAM + leakage)."""
-    return sum(v for k, v in r.energy_pj.items() if not k.startswith("dram/")) * 1e-12
-
-
 def _vs_gpu(acc: str, gpu: str, workloads: Sequence[tuple[str, int]], metric: str,
             gpu_over: tuple = (), copies: float = 1.0, density: float | None = None) -> dict[str, float]:
-    """GPU / accelerator ratio per workload; ``copies`` identical accelerators (PEs, buffers and DRAM) split
-    the heads between them, dividing the accelerator's latency."""
+    """GPU / accelerator ratio per workload; ``copies`` identical accelerators split the heads
+    (:func:`~sparseattn.hw.replicate.split_heads`)."""
     out = {}
     for model, seq in workloads:
-        a = _sim((acc, "published"), model, seq, density)
-        g = _sim((gpu, "published", *gpu_over), model, seq)
+        a = _sim(Design(acc, copies=copies), model, seq, density)
+        g = _sim(Design(gpu, overrides=gpu_over), model, seq)
         if metric == "speed":
-            out[f"{model}@{seq}"] = g.latency_s / (a.latency_s / copies)
+            out[f"{model}@{seq}"] = g.latency_s / a.latency_s
         else:
-            out[f"{model}@{seq}"] = g.energy_j / (a.energy_j if metric == "energy" else on_chip_j(a))
+            out[f"{model}@{seq}"] = g.energy_j / (a.energy_j if metric == "energy" else a.on_chip_energy_j())
     return out
 
 
-def _gpu_claims(paper: str, acc: str, gpu: str, workloads, speed: float, energy: float) -> list[Claim]:
+def _gpu_assumptions(acc: str, gpu: str, workloads: Sequence[tuple[str, int]]) -> list[str]:
     g_arch = load_arch(gpu)
-    a_trace = load_trace(load_arch(acc).method)
-    common = [
+    a_trace = trace_for(load_arch(acc), causal=True)
+    return [
         f"benchmark set {', '.join(f'{m}@{s}' for m, s in workloads)} (geometric mean)",
         f"{acc} as published; trace {a_trace.meta.get('method')} {a_trace.meta.get('params')} captured on SmolLM2 "
         f"(density {a_trace.density:.3f}), scaled to each model",
         f"{gpu}: dense bf16 roofline, {g_arch.compute_efficiency:.0%} of {g_arch.peak_tflops['bf16']:g} TFLOP/s, "
         f"{g_arch.board_power_w:g} W board power, batch 1, prefill only",
     ]
+
+
+def _per_kv_head_speed(acc: str, gpu: str, workloads: Sequence[tuple[str, int]]) -> tuple[str, float]:
+    """The speed-up with one copy of ``acc`` per KV head of each model (the most head splitting allows)."""
+    heads = [load_model_shape(m).kv_heads for m, _ in workloads]
+    ratios = [_sim(Design(gpu), m, s).latency_s / _sim(Design(acc, copies=float(h)), m, s).latency_s
+              for (m, s), h in zip(workloads, heads, strict=True)]
+    return f"{acc} replicated once per KV head ({min(heads)}-{max(heads)} copies splitting the heads)", _geomean(ratios)
+
+
+def _gpu_claims(paper: str, acc: str, gpu: str, workloads, speed: float, energy: float) -> list[Claim]:
+    g_arch = load_arch(gpu)
+
     def ratio(metric: str, gpu_over: tuple = (), copies: float = 1.0, density: float | None = None) -> float:
         return _geomean(list(_vs_gpu(acc, gpu, workloads, metric, gpu_over, copies, density).values()))
 
@@ -179,26 +199,31 @@ def _gpu_claims(paper: str, acc: str, gpu: str, workloads, speed: float, energy:
     for metric, value, what in (("speed", speed, "speed-up"), ("energy", energy, "energy efficiency")):
         per = _vs_gpu(acc, gpu, workloads, metric)
         c = Claim(paper, f"{paper}_{metric}_vs_{gpu}", f"{what} vs {gpu.upper()}", value, _geomean(list(per.values())),
-                  list(common), per)
+                  _gpu_assumptions(acc, gpu, workloads), per)
         if metric == "energy":
             c.variants["accelerator on-chip energy only (DRAM excluded)"] = ratio("energy_core")
-        if metric == "speed":
-            peak_acc = peak_formal_ops(_build((acc, "published")))
+        else:
+            peak_acc = peak_formal_ops(_build(Design(acc)))
             peak_gpu = g_arch.peak_tflops["bf16"] * 1e12
             c.variants[f"per unit of peak compute (GPU {peak_gpu / 1e12:g} TFLOP/s vs {acc} {peak_acc / 1e12:.3g} "
                        f"TOPS on its Q.K/P.V units)"] = c.ours * peak_gpu / peak_acc
+            name, v = _per_kv_head_speed(acc, gpu, workloads)
+            c.variants[name] = v
         density, source = PAPER_DENSITY[paper]
         c.variants[f"{acc} at the paper's density {density} ({source})"] = ratio(metric, density=density)
-        if not c.within:
-            c.levers.append(gpu_lever(metric, value, "compute_efficiency", 1e-5, 1.0,
-                                      "the fraction of its peak the GPU would have to attain"))
-            if metric == "speed":
-                solved = _solve(lambda x: ratio("speed", copies=x), value, 1e-2, 1e6)
-                c.levers.append(Lever(f"{acc} copies", 1.0, solved, (1e-2, 1e6),
-                                      "identical accelerators (PEs, SRAM, DRAM bandwidth) splitting the heads"))
-            else:
-                c.levers.append(gpu_lever(metric, value, "board_power_w", 1.0, 1e5,
-                                          "GPU power charged while it runs attention"))
+        if c.within:
+            claims.append(c)
+            continue
+        c.levers.append(gpu_lever(metric, value, "compute_efficiency", 1e-5, 1.0,
+                                  "the fraction of its peak the GPU would have to attain"))
+        if metric == "speed":
+            most = float(min(load_model_shape(m).kv_heads for m, _ in workloads))
+            c.levers.append(Lever(f"{acc} copies", 1.0, _solve(lambda x: ratio("speed", copies=x), value, 1.0, most),
+                                  (1.0, most), "identical accelerators (PEs, SRAM, DRAM bandwidth) splitting the "
+                                  "heads of every layer, at most one per KV head"))
+        else:
+            c.levers.append(gpu_lever(metric, value, "board_power_w", 1.0, 1e5,
+                                      "GPU power charged while it runs attention"))
         claims.append(c)
     return claims
 
@@ -209,14 +234,14 @@ def _vs_accelerators(acc: str, baselines: Sequence[str], metric: str, mode: str,
     for b in baselines:
         ratios = []
         for model, seq in workloads:
-            a = _sim((acc, mode), model, seq, density)
-            r = _sim((b, mode), model, seq)
+            a = _sim(Design(acc, mode), model, seq, density)
+            r = _sim(Design(b, mode), model, seq)
             if metric == "speed":
                 ratios.append(r.latency_s / a.latency_s)
             elif metric == "energy":
                 ratios.append(r.energy_j / a.energy_j)
             elif metric == "energy_core":
-                ratios.append(on_chip_j(r) / on_chip_j(a))
+                ratios.append(r.on_chip_energy_j() / a.on_chip_energy_j())
             else:  # area efficiency with published areas (as the papers' tables do)
                 area_a = load_arch(acc).published.area_mm2 or a.total_area_mm2
                 area_b = load_arch(b).published.area_mm2 or r.total_area_mm2
@@ -234,7 +259,7 @@ def _acc_claim(paper: str, cid: str, text: str, value: float, acc: str, baseline
         c.variants["on-chip energy only (DRAM excluded)"] = agg(
             _vs_accelerators(acc, baselines, "energy_core", mode, workloads))
     if not c.within:
-        trace = load_trace(_trace_name(load_arch(acc).method, workloads[0][0]))
+        trace = trace_for(load_arch(acc), load_model_shape(workloads[0][0]).causal)
         c.levers.append(Lever(
             f"{acc} trace density", trace.density,
             _solve(lambda x: agg(_vs_accelerators(acc, baselines, metric, mode, workloads, x)), value, 0.003, 1.0,
@@ -344,26 +369,24 @@ def write_outputs(claims: Sequence[Claim], out_dir: Path, elapsed: float | None 
     breakdown = {}
     model, seq = PADE_SET[0]
     for name in ("pade", "sofa", "sanger", "dota", "energon", "spatten", "elsa", "a3"):
-        breakdown[name] = energy_categories(_sim((name, "iso"), model, seq))
+        breakdown[name] = energy_categories(_sim(Design(name, "iso"), model, seq))
     paths["energy_png"] = plot_energy_breakdown(breakdown, out_dir / "energy_breakdown.png",
                                                 f"energy by part, {model} at {seq} tokens, iso-PADE")
     return paths
 
 
+def energy_category(item: EnergyItem) -> str:
+    """The part of a design an energy record belongs to in the breakdown figure."""
+    if item.kind in ("dram", "sram"):
+        return item.kind.upper()
+    if item.kind != "compute":
+        return "static"
+    return "prediction + selection" if item.stage in ("predict", "select", "quantize") else "formal compute"
+
+
 def energy_categories(r: SimResult) -> dict[str, float]:
     """Energy (mJ) of a result grouped into prediction & selection, formal compute, SRAM, DRAM, static."""
-    groups = {"prediction + selection": 0.0, "formal compute": 0.0, "SRAM": 0.0, "DRAM": 0.0, "static": 0.0}
-    for key, pj in r.energy_pj.items():
-        comp, action = key.split("/", 1)
-        if comp == "dram":
-            g = "DRAM"
-        elif comp.startswith("sram"):
-            g = "SRAM"
-        elif comp == "static":
-            g = "static"
-        elif action.split(":")[0] in ("predict", "select", "quantize"):
-            g = "prediction + selection"
-        else:
-            g = "formal compute"
-        groups[g] += pj * 1e-9
+    groups = dict.fromkeys(("prediction + selection", "formal compute", "SRAM", "DRAM", "static"), 0.0)
+    for part, pj in r.energy_by(energy_category).items():
+        groups[part] += pj * 1e-9
     return groups

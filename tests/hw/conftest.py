@@ -7,12 +7,19 @@ from typing import Any
 import pytest
 
 from sparseattn import attention
-from sparseattn.hw.schema import AcceleratorArch, validated
+from sparseattn.hw.config import validated
+from sparseattn.hw.schema import AcceleratorArch, Operands
 from tests.helpers import random_qkv
 
+OPERAND_FIELDS = set(Operands.model_fields)
 
-def tiny_arch_dict(**dataflow: Any) -> dict[str, Any]:
-    """A small accelerator whose traffic is easy to count by hand (every buffer tiny unless overridden)."""
+
+def tiny_arch_dict(**fields: Any) -> dict[str, Any]:
+    """A small accelerator whose traffic is easy to count by hand (every buffer tiny unless overridden). Keyword
+    arguments go to its ``operands`` block when they name an operand field, else to its ``mapping``."""
+    operands = {"kv_bits": 16, "q_bits": 16, **{k: v for k, v in fields.items() if k in OPERAND_FIELDS}}
+    mapping = {"formal": {"q": 64, "k": 64}, "gqa_share": False,
+               **{k: v for k, v in fields.items() if k not in OPERAND_FIELDS}}
     return {
         "kind": "accelerator",
         "name": "tiny",
@@ -28,12 +35,13 @@ def tiny_arch_dict(**dataflow: Any) -> dict[str, Any]:
             {"name": "qo", "kb": 40, "holds": ["q", "o", "scores"]},
         ],
         "dram": {"kind": "hbm2", "gbps": 64, "efficiency": 1.0, "latency_ns": 0},
-        "dataflow": {"q_tile": 64, "k_tile": 64, "kv_bits": 16, "q_bits": 16, "gqa_share": False, **dataflow},
+        "operands": operands,
+        "mapping": mapping,
     }
 
 
-def tiny_arch(**dataflow: Any) -> AcceleratorArch:
-    return validated(AcceleratorArch, tiny_arch_dict(**dataflow), "tiny")
+def tiny_arch(**fields: Any) -> AcceleratorArch:
+    return validated(AcceleratorArch, tiny_arch_dict(**fields), "tiny")
 
 
 @pytest.fixture(scope="module")

@@ -1,8 +1,8 @@
 import pytest
 import yaml
 
-from sparseattn.hw import AcceleratorArch, ConfigError, GpuArch, arch_names, load_arch
-from sparseattn.hw.schema import validated
+from sparseattn.hw import AcceleratorArch, ConfigError, GpuArch, arch_names, kinds, load_arch
+from sparseattn.hw.config import validated
 from tests.hw.conftest import tiny_arch_dict
 
 REQUIRED = {"star", "sofa", "pade", "sanger", "dota", "spatten", "energon", "elsa", "a3", "a100", "h100"}
@@ -15,6 +15,7 @@ def test_every_required_architecture_is_bundled_and_valid():
         assert arch.name == name
         if isinstance(arch, AcceleratorArch):
             assert arch.units and arch.buffers and arch.published.area_mm2 is not None
+            assert arch.mapping.formal.q % 16 == 0 and arch.mapping.prediction == arch.mapping.formal
             assert arch.method in name or name == "star" or arch.method == name
         else:
             assert isinstance(arch, GpuArch) and arch.board_power_w > 0
@@ -34,7 +35,11 @@ def test_baselines_carry_the_iso_pade_setting():
         (("units", 0, "executes"), ["qk/fma"], r"units\.0\.executes: .*unknown op 'fma'.*allowed: mac, mul"),
         (("units", 0, "executes"), ["formal/*"], r"unknown stage 'formal'.*allowed: quantize"),
         (("dram", "kind"), "hbm9", r"dram\.kind: Input should be 'hbm2'"),
-        (("dataflow", "q_tile"), 24, r"dataflow\.q_tile: .*multiple of the profile's base tile 16"),
+        (("mapping", "formal", "q"), 24, r"mapping\.formal\.q: .*multiple of the profile's base tile 16"),
+        (("mapping", "formal", "k"), 0, r"mapping\.formal\.k: Input should be greater than 0"),
+        (("mapping", "pipelined"), True, r"mapping\.pipelined: Extra inputs are not permitted"),
+        (("mapping", "kv_residency"), "always", r"mapping\.kv_residency: Input should be 'auto' or 'never'"),
+        (("operands", "q_tile"), 64, r"operands\.q_tile: Extra inputs are not permitted"),
         (("buffers", 0, "holds"), ["kv"], r"buffers\.0\.holds\.0: Input should be 'q'"),
         (("clock_mhz",), 0, r"clock_mhz: Input should be greater than 0"),
         (("surprise",), 1, r"surprise: Extra inputs are not permitted"),
@@ -63,6 +68,14 @@ def test_missing_keys_and_inconsistent_systolic_shape_are_errors():
     data["units"][1]["name"] = "pe"
     with pytest.raises(ConfigError, match="names must be unique"):
         validated(AcceleratorArch, data, "x")
+    data = tiny_arch_dict()
+    data["units"][0]["lanes"] = {"scoreboard": 8}  # a MAC array has no bit-serial lanes
+    with pytest.raises(ConfigError, match=r"lanes .* needs kind bit_serial_lanes, not mac_array"):
+        validated(AcceleratorArch, data, "x")
+    data = tiny_arch_dict()
+    del data["mapping"]
+    with pytest.raises(ConfigError, match=r"mapping: Field required"):
+        validated(AcceleratorArch, data, "x")
 
 
 def test_load_arch_from_path_and_bad_files(tmp_path):
@@ -81,10 +94,18 @@ def test_load_arch_from_path_and_bad_files(tmp_path):
         load_arch("tpu")
     with pytest.raises(ConfigError, match="does not exist"):
         load_arch(tmp_path / "missing.yaml")
+    alien = tmp_path / "alien.yaml"
+    alien.write_text(yaml.safe_dump({**tiny_arch_dict(), "kind": "tpu"}))
+    with pytest.raises(ConfigError, match=r"alien.yaml: kind: unknown architecture kind 'tpu'; registered: "
+                                          r"accelerator, gpu, replicated"):
+        load_arch(alien)
+    assert {"accelerator", "gpu", "replicated"} <= set(kinds())
 
 
 def test_gpu_configs_need_their_roofline_fields():
-    data = yaml.safe_load((load_arch.__globals__["CONFIG_DIR"] / "h100.yaml").read_text())
+    from sparseattn.hw.schema import CONFIG_DIR
+
+    data = yaml.safe_load((CONFIG_DIR / "h100.yaml").read_text())
     data["compute_efficiency"] = 1.5
     with pytest.raises(ConfigError, match=r"compute_efficiency: Input should be less than or equal to 1"):
         validated(GpuArch, data, "h100.yaml")

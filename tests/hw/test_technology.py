@@ -50,3 +50,21 @@ def test_unknown_names_are_clear_errors():
         tech.op_energy_pj("fma", 8, 28)
     with pytest.raises(InvalidParameterError, match="unknown DRAM kind 'hbm9'"):
         tech.dram_pj_per_bit("hbm9")
+
+
+def test_area_lives_with_technology():
+    from sparseattn.hw import area_items, load_arch
+    from sparseattn.hw.technology import leakage_mw, unit_area_mm2
+
+    sofa = load_arch("sofa")
+    items = {a.component: a for a in area_items(sofa, tech)}
+    assert items["sa_qk"].mm2 == 1.2 and items["sa_qk"].basis == "published"  # the paper's module area
+    assert items["ap"].basis == "model" and items["ap"].mm2 == pytest.approx(
+        128 * tech.pe_area_mm2({"add": 1, "mul": 1}, 16, 28))
+    assert items["token"].kind == "sram" and items["token"].mm2 == pytest.approx(tech.sram_area_mm2(192, 28))
+    lanes = load_arch("pade").units[0]  # one adder per AND-tree input the lane completes per cycle
+    assert unit_area_mm2(lanes, 28, tech) == pytest.approx(128 * tech.pe_area_mm2({"add": 41}, 8, 28))
+    leak = leakage_mw(sofa, list(items.values()), tech)
+    assert leak["sram"] == pytest.approx(tech.sram_leakage_mw(sofa.sram_kb, 28))
+    assert leak["logic"] == pytest.approx(tech.logic_leakage_mw(sum(a.mm2 for a in items.values()
+                                                                    if a.kind == "unit"), 28))
