@@ -60,6 +60,24 @@ def _grad_pade(tmp: Path) -> object:
         return sparseattn.attention(q.requires_grad_(True), k, v, "pade", causal=True)
 
 
+def _arch_file(tmp: Path, edit: Callable[[dict], object]) -> Path:
+    import yaml
+
+    from sparseattn.hw.schema import CONFIG_DIR
+
+    data = yaml.safe_load((CONFIG_DIR / "pade.yaml").read_text())
+    edit(data)
+    path = tmp / "arch.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def _load_arch(edit: Callable[[dict], object]) -> Callable[[Path], object]:
+    from sparseattn.hw import load_arch
+
+    return lambda tmp: load_arch(_arch_file(tmp, edit))
+
+
 def _corrupt_results(tmp: Path) -> Path:
     (tmp / "run").mkdir()
     (tmp / "run" / "results.json").write_text('{"config": {"model": "smollm2-135m"}, "rows": [')
@@ -99,6 +117,24 @@ CASES = [
          lambda t: Workload.load(_trace_file(t, lambda d: d["ops"][0].update(count=float("nan")))), "ops.0.count"),
     Case("a trace file of format 1 (no format_version)",
          lambda t: Workload.load(_trace_file(t, lambda d: d.pop("format_version"))), "format 1"),
+    Case("an architecture with clock_mhz: .inf", _load_arch(lambda d: d.update(clock_mhz=float("inf"))),
+         "clock_mhz: Input should be a finite number"),
+    Case("an architecture with ops_per_cycle {add: .nan}",
+         _load_arch(lambda d: d["units"][0].update(ops_per_cycle={"add": float("nan")})), "finite number"),
+    Case("an architecture with bits: true", _load_arch(lambda d: d["units"][0].update(bits=True)),
+         "bits: a boolean is not a number"),
+    Case("an architecture with vdd: 100", _load_arch(lambda d: d.update(vdd=100)),
+         "vdd: Input should be less than or equal to 2"),
+    Case("simulate with a zero query tile", _cli("simulate", "--arch", "sofa", "--q-tile", "0"),
+         "formal.q: Input should be greater than 0"),
+    Case("simulate options that do not apply to a GPU",
+         _cli("simulate", "--arch", "h100", "--density", "5", "--trace", "nosuch", "--iso", "--q-tile", "3"),
+         "do not apply to the GPU"),
+    Case("simulate one token", _cli("simulate", "--arch", "sofa", "--seq", "1"), "at least 16 tokens"),
+    Case("simulate --technology with a missing file",
+         _cli("simulate", "--arch", "sofa", "--technology", "{tmp}/t.yaml"), "does not exist"),
+    Case("simulate --csv into a missing directory", _cli("simulate", "--arch", "sofa", "--csv", "{tmp}/no/x.csv"),
+         "does not exist"),
     Case("eval --json into a missing directory", _cli("eval", "--json", "{tmp}/nodir/x.json"), "does not exist"),
     Case("run resuming from a corrupt results.json",
          lambda t: _cli("run", "--out", str(_corrupt_results(t)), "--tokens", "64")(t), "--restart"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,10 @@ import typer
 from rich.table import Table
 
 from ..core.errors import SparseAttnError
+from ..core.files import check_writable, write_atomic
 from ._app import app, console, fail
+
+MIN_SEQ = 16  # the traces' base tile
 
 
 @app.command("simulate")
@@ -25,15 +29,37 @@ def simulate_cmd(
     mapping: Path = typer.Option(None, help="mapping YAML (default: the architecture's own mapping block)"),
     q_tile: int = typer.Option(None, help="formal query tile (overrides the mapping's formal.q)"),
     k_tile: int = typer.Option(None, help="formal key tile (overrides the mapping's formal.k)"),
+    technology: Path = typer.Option(None, help="technology YAML (default: the bundled configs/technology.yaml)"),
     json_out: Path = typer.Option(None, "--json", help="write the full result as JSON here"),
     csv_out: Path = typer.Option(None, "--csv", help="write the breakdowns as CSV here"),
 ) -> None:
     """Simulate one architecture on one model's attention: latency, energy, area, DRAM traffic."""
-    from ..hw import load_arch, load_mapping, load_model_shape, load_trace, simulate, trace_for, with_density
+    from ..hw import (
+        load_arch,
+        load_mapping,
+        load_model_shape,
+        load_technology,
+        load_trace,
+        simulate,
+        trace_for,
+        with_density,
+    )
     from ..hw.normalise import iso
 
     try:
+        check_writable(json_out, "--json")
+        check_writable(csv_out, "--csv")
+        if seq < MIN_SEQ:
+            raise SparseAttnError(f"--seq {seq}: simulate a prefill of at least {MIN_SEQ} tokens (one base tile); "
+                                  "below that the fixed DRAM latency is the whole run and power means nothing")
         a = load_arch(arch)
+        given = {"--iso": iso_pade, "--density": density is not None, "--trace": trace is not None,
+                 "--mapping": mapping is not None, "--q-tile": q_tile is not None, "--k-tile": k_tile is not None}
+        if getattr(a, "kind", "") == "gpu" and any(given.values()):
+            raise SparseAttnError(
+                f"{', '.join(k for k, v in given.items() if v)} do not apply to the GPU {a.name!r}: a GPU runs "
+                "dense attention of the shape (its roofline has no trace, tiles or iso setting)")
+        tech = load_technology(technology) if technology is not None else None
         if iso_pade:
             a = iso(a)
         target = load_model_shape(shape).shape(seq, batch)
@@ -41,19 +67,19 @@ def simulate_cmd(
         if density is not None:
             tr = with_density(tr, density)
         m = load_mapping(mapping) if mapping is not None else None
-        if q_tile or k_tile:
+        if q_tile is not None or k_tile is not None:
             m = (m or a.mapping).with_formal(q_tile, k_tile)
         start = time.perf_counter()
-        result = simulate(a, tr, target, m)
+        result = simulate(a, tr, target, m, tech)
         result.notes.append(f"simulated in {time.perf_counter() - start:.3f} s")
     except (SparseAttnError, ValueError) as err:
         fail(str(err))
         return
     _print_sim(result, a)
     if json_out is not None:
-        result.save_json(json_out)
+        write_atomic(json_out, json.dumps(result.to_json(), indent=2))
     if csv_out is not None:
-        csv_out.write_text(result.to_csv())
+        write_atomic(csv_out, result.to_csv())
 
 
 def _print_sim(result: Any, arch: Any) -> None:

@@ -59,7 +59,7 @@ def passages(model: LoadedModel, n_tokens: int = 256, per_text: int = DEFAULT_PA
         raise InvalidParameterError(f"n_tokens={n_tokens} leaves no room for text besides the special tokens")
     out = []
     for text in texts or text_names():
-        ids = model.tokenizer(load_text(text), add_special_tokens=False).input_ids
+        ids = model.tokenizer(load_text(text), add_special_tokens=False, verbose=False).input_ids
         if len(ids) < body * per_text:
             raise InvalidParameterError(f"text {text!r} has {len(ids)} tokens: too few for {per_text} passages "
                                         f"of {n_tokens} tokens")

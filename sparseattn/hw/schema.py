@@ -73,9 +73,10 @@ class BitSerialLanes(_Strict):
     owns ``lanes_per_row`` lanes, its keys dealt to them round-robin; a lane keeps ``scoreboard`` keys in flight
     and waits ``plane_latency`` cycles between a key's plane requests."""
 
-    lanes_per_row: int = Field(default=16, gt=0, description="lanes one query row's keys are dealt to")
-    scoreboard: int = Field(default=32, gt=0, description="keys in flight per lane (1 = in-order issue)")
-    plane_latency: float = Field(default=24, ge=0, description="cycles between a key's plane requests (assumption)")
+    lanes_per_row: int = Field(default=16, gt=0, le=4096, description="lanes one query row's keys are dealt to")
+    scoreboard: int = Field(default=32, gt=0, le=4096, description="keys in flight per lane (1 = in-order issue)")
+    plane_latency: float = Field(default=24, ge=0, le=1e6,
+                                 description="cycles between a key's plane requests (assumption)")
 
 
 class ComputeUnit(_Strict):
@@ -83,7 +84,7 @@ class ComputeUnit(_Strict):
 
     name: str
     kind: UnitKind
-    count: int = Field(gt=0, description="processing elements")
+    count: int = Field(gt=0, le=10**8, description="processing elements")
     bits: int = Field(ge=1, le=64, description="operand width of one PE")
     executes: list[str] = Field(min_length=1, description="trace operations it runs, as 'stage/op' patterns")
     ops_per_cycle: float | dict[str, float] = Field(default=1.0, description="per PE per cycle, or by op")
@@ -94,12 +95,14 @@ class ComputeUnit(_Strict):
         description="attained fraction of peak (paper's model); with a lanes model, its fallback for traces "
         "without lane samples",
     )
-    rows: int | None = Field(default=None, gt=0, description="systolic array height (with cols: fill/drain model)")
-    cols: int | None = Field(default=None, gt=0)
+    rows: int | None = Field(default=None, gt=0, le=10**5,
+                             description="systolic array height (with cols: fill/drain model)")
+    cols: int | None = Field(default=None, gt=0, le=10**5)
     overlap_folds: bool = Field(
         default=True, description="consecutive folds overlap their fill/drain (False: SCALE-Sim's fold-by-fold model)"
     )
-    area_mm2: float | None = Field(default=None, gt=0, description="published area (overrides the bottom-up one)")
+    area_mm2: float | None = Field(default=None, gt=0, le=1e4,
+                                   description="published area (overrides the bottom-up one)")
     lanes: BitSerialLanes | None = Field(
         default=None, description="bit-serial lane timing model; utilisation is then modelled from the trace"
     )
@@ -138,17 +141,17 @@ class ComputeUnit(_Strict):
 
 class Buffer(_Strict):
     name: str
-    kb: float = Field(gt=0)
-    banks: int = Field(default=1, ge=1)
-    port_bits: int = Field(default=512, ge=8)
+    kb: float = Field(gt=0, le=1e7, description="capacity, KB (up to 10 GB)")
+    banks: int = Field(default=1, ge=1, le=65536)
+    port_bits: int = Field(default=512, ge=8, le=65536)
     holds: list[Literal["q", "k", "v", "o", "scores", "weights", "x", "other"]] = Field(min_length=1)
 
 
 class Dram(_Strict):
     kind: Literal["hbm2", "hbm2e", "hbm3", "gddr5", "ddr4", "lpddr4"]
-    gbps: float = Field(gt=0, description="peak bandwidth, GB/s")
-    pj_per_bit: float | None = Field(default=None, gt=0, description="overrides the technology table")
-    latency_ns: float = Field(default=100.0, ge=0)
+    gbps: float = Field(gt=0, le=1e5, description="peak bandwidth, GB/s")
+    pj_per_bit: float | None = Field(default=None, gt=0, le=1000, description="overrides the technology table")
+    latency_ns: float = Field(default=100.0, ge=0, le=1e6)
     efficiency: float = Field(default=0.8, gt=0, le=1, description="attained fraction of peak bandwidth")
 
 
@@ -178,11 +181,11 @@ class Published(_Strict):
 class IsoSetting(_Strict):
     """PADE's Table III normalisation for every baseline."""
 
-    node_nm: float = Field(default=28, gt=0)
-    clock_mhz: float = Field(default=800, gt=0)
-    sram_kb: float = Field(default=352, gt=0)
+    node_nm: float = Field(default=28, ge=1, le=1000)
+    clock_mhz: float = Field(default=800, gt=0, le=1e4)
+    sram_kb: float = Field(default=352, gt=0, le=1e7)
     dram_kind: Literal["hbm2", "hbm2e", "hbm3", "gddr5", "ddr4", "lpddr4"] = "hbm2"
-    dram_gbps: float = Field(default=256, gt=0)
+    dram_gbps: float = Field(default=256, gt=0, le=1e5)
     pe_area_of: str = Field(default="pade", description="architecture whose PE-array area every baseline gets")
 
 
@@ -192,9 +195,10 @@ class AcceleratorArch(_Strict):
     description: str = ""
     source: str = ""
     method: str = Field(description="the method whose trace this architecture executes")
-    clock_mhz: float = Field(gt=0)
-    node_nm: float = Field(gt=0)
-    vdd: float | None = Field(default=None, gt=0, description="supply voltage (nominal for the node when omitted)")
+    clock_mhz: float = Field(gt=0, le=1e4, description="clock, MHz (up to 10 GHz)")
+    node_nm: float = Field(ge=1, le=1000, description="process node, nm")
+    vdd: float | None = Field(default=None, ge=0.3, le=2.0,
+                              description="supply voltage, V (nominal for the node when omitted)")
     units: list[ComputeUnit] = Field(min_length=1)
     buffers: list[Buffer] = Field(min_length=1)
     dram: Dram
@@ -226,14 +230,14 @@ class GpuArch(_Strict):
     description: str = ""
     source: str = ""
     peak_tflops: dict[str, float] = Field(description="dense tensor-core peak by dtype (bf16, fp16, int8, ...)")
-    hbm_gbps: float = Field(gt=0)
+    hbm_gbps: float = Field(gt=0, le=1e5)
     compute_efficiency: float = Field(gt=0, le=1, description="attained fraction of peak on attention")
     memory_efficiency: float = Field(default=0.9, gt=0, le=1)
-    board_power_w: float = Field(gt=0, description="board power while running attention")
-    launch_overhead_us: float = Field(default=0.0, ge=0)
-    node_nm: float = Field(gt=0)
-    die_area_mm2: float = Field(gt=0)
-    clock_mhz: float = Field(gt=0)
+    board_power_w: float = Field(gt=0, le=1e5, description="board power while running attention")
+    launch_overhead_us: float = Field(default=0.0, ge=0, le=1e6)
+    node_nm: float = Field(ge=1, le=1000)
+    die_area_mm2: float = Field(gt=0, le=1e5)
+    clock_mhz: float = Field(gt=0, le=1e4)
 
 
 def arch_names() -> list[str]:

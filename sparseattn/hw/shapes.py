@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import Field
 
@@ -25,12 +26,12 @@ class ModelShape(StrictModel):
     name: str
     description: str = ""
     source: str = ""
-    layers: int = Field(gt=0)
-    heads: int = Field(gt=0)
-    kv_heads: int = Field(gt=0)
-    head_dim: int = Field(gt=0)
+    layers: int = Field(gt=0, le=1000)
+    heads: int = Field(gt=0, le=4096)
+    kv_heads: int = Field(gt=0, le=4096)
+    head_dim: int = Field(gt=0, le=4096)
     causal: bool
-    seq_lens: list[int] = Field(min_length=1)
+    seq_lens: list[Annotated[int, Field(ge=1, le=10**8)]] = Field(min_length=1)
 
     def shape(self, seq: int, batch: int = 1) -> Shape:
         """The prefill shape of all layers at ``seq`` tokens."""

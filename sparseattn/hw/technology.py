@@ -23,14 +23,13 @@ from __future__ import annotations
 import math
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
-import yaml
 from pydantic import Field
 
 from ..core.errors import InvalidParameterError
+from .config import ConfigError, read_yaml, validated
 from .config import StrictModel as _Strict
-from .config import validated
 from .result import AreaItem
 from .schema import ComputeUnit, UnitKind
 
@@ -53,41 +52,48 @@ PE_CONTENTS: dict[UnitKind, dict[str, float]] = {
 }
 
 
+Energy = Annotated[float, Field(gt=0, le=1e6)]  # pJ per operation: physically between 0 and a microjoule
+Area = Annotated[float, Field(gt=0, le=1e9)]  # um^2
+Weight = Annotated[float, Field(ge=0, le=1000)]  # primitives per operation
+Volts = Annotated[float, Field(ge=0.3, le=2.0)]
+Width = Annotated[int, Field(ge=1, le=64)]  # operand bits of an anchor
+
+
 class Reference(_Strict):
-    node_nm: float = Field(gt=0)
-    vdd: float = Field(gt=0)
+    node_nm: float = Field(ge=1, le=1000)
+    vdd: Volts
     source: str
 
 
 class SramModel(_Strict):
-    read_pj_per_byte_8kb: float = Field(gt=0)
-    write_factor: float = Field(gt=0)
-    area_mm2_per_kb_28nm: float = Field(gt=0)
-    leakage_mw_per_kb_28nm: float = Field(ge=0)
+    read_pj_per_byte_8kb: float = Field(gt=0, le=1e4)
+    write_factor: float = Field(gt=0, le=100)
+    area_mm2_per_kb_28nm: float = Field(gt=0, le=10)
+    leakage_mw_per_kb_28nm: float = Field(ge=0, le=100)
 
 
 class DramModel(_Strict):
-    pj_per_bit: dict[str, float]
+    pj_per_bit: dict[str, Annotated[float, Field(gt=0, le=1000)]]
 
 
 class Scaling(_Strict):
-    energy_exponent: float = Field(gt=0)
-    area_exponent: float = Field(gt=0)
+    energy_exponent: float = Field(gt=0, le=4)
+    area_exponent: float = Field(gt=0, le=4)
 
 
 class Technology(_Strict):
     """The technology table (see ``configs/technology.yaml`` for every source)."""
 
     reference: Reference
-    energy_pj: dict[str, dict[int, float]]
-    area_um2: dict[str, dict[int, float]]
-    op_cost: dict[str, dict[str, float]]
-    pe_area_overhead: float = Field(ge=1)
-    pe_energy_overhead: float = Field(ge=1)
+    energy_pj: dict[str, dict[Width, Energy]]
+    area_um2: dict[str, dict[Width, Area]]
+    op_cost: dict[str, dict[str, Weight]]
+    pe_area_overhead: float = Field(ge=1, le=100)
+    pe_energy_overhead: float = Field(ge=1, le=100)
     sram: SramModel
-    logic_leakage_mw_per_mm2_28nm: float = Field(ge=0)
+    logic_leakage_mw_per_mm2_28nm: float = Field(ge=0, le=1e4)
     dram: DramModel
-    nominal_vdd: dict[int, float]
+    nominal_vdd: dict[Annotated[int, Field(ge=1, le=1000)], Volts]
     scaling: Scaling
 
     # ------------------------------------------------------------------ scaling between nodes and voltages
@@ -155,10 +161,20 @@ class Technology(_Strict):
 
 
 @lru_cache(maxsize=8)
-def load_technology(path: str | None = None) -> Technology:
-    """The technology table from ``path`` (default: the bundled ``configs/technology.yaml``)."""
+def load_technology(path: str | Path | None = None) -> Technology:
+    """The technology table from ``path`` (default: the bundled ``configs/technology.yaml``); errors name the file
+    and the key path. The parsed file is cached on (path, modification time, size), so an edited file is
+    re-read."""
     file = Path(path) if path else CONFIG_DIR / "technology.yaml"
-    return validated(Technology, yaml.safe_load(file.read_text()), str(file))
+    if not file.is_file():
+        raise ConfigError(f"technology file {str(file)!r} does not exist")
+    stat = file.stat()
+    return _load_technology(str(file.resolve()), stat.st_mtime_ns, stat.st_size)
+
+
+@lru_cache(maxsize=8)
+def _load_technology(path: str, mtime_ns: int, size: int) -> Technology:
+    return validated(Technology, read_yaml(Path(path)), path)
 
 
 # ---------------------------------------------------------------------------------------------------- area

@@ -90,7 +90,7 @@ class LoadedModel:
             raise InvalidParameterError(f"n_tokens must be an int >= 2, got {n_tokens!r}")
         if self.max_tokens and n_tokens > self.max_tokens:
             raise InvalidParameterError(f"n_tokens={n_tokens} exceeds the model's context of {self.max_tokens} tokens")
-        ids = self.tokenizer(text, add_special_tokens=False).input_ids
+        ids = self.tokenizer(text, add_special_tokens=False, verbose=False).input_ids
         head, tail = self._special_tokens()
         need = n_tokens - len(head) - len(tail)
         if len(ids) < need:
@@ -233,7 +233,7 @@ def check_text_fits(model: str, text: str, n_tokens: int) -> None:
     if context and n_tokens > context:
         raise InvalidParameterError(f"n_tokens={n_tokens} exceeds {model}'s context of {context} tokens")
     head, tail = probe._special_tokens()
-    have = len(tokenizer(text[: 16 * n_tokens], add_special_tokens=False).input_ids)
+    have = len(tokenizer(text[: 16 * n_tokens], add_special_tokens=False, verbose=False).input_ids)
     if have < n_tokens - len(head) - len(tail):
         raise InvalidParameterError(f"the text has only {have} tokens; n_tokens={n_tokens} needs "
                                     f"{n_tokens - len(head) - len(tail)} besides the special tokens")

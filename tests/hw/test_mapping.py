@@ -26,7 +26,7 @@ def test_a_mapping_is_validated_and_states_its_defaults():
     assert not m.shares_k_read
     for bad, expect in [
         ({"formal": {"q": 0, "k": 64}}, r"m.yaml: invalid configuration\n  formal\.q: Input should be greater than 0"),
-        ({"formal": {"q": 64, "k": 40}}, r"formal\.k: Value error, must be a multiple of the profile's base tile 16"),
+        ({"formal": {"q": 64, "k": 40}}, r"formal\.k: must be a multiple of the profile's base tile 16"),
         ({"formal": {"q": 64, "k": 64}, "tiles": 3}, r"tiles: Extra inputs are not permitted"),
         ({"formal": {"q": 64, "k": 64}, "predict": {"q": 64}}, r"predict\.k: Field required"),
         ({}, r"formal: Field required"),
