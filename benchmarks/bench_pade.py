@@ -24,6 +24,8 @@ import torch
 from timing import layer_speed
 
 from sparseattn.eval import perplexity
+from sparseattn.hw.bitserial import trace_lane_utilisation
+from sparseattn.hw.schema import BitSerialLanes
 from sparseattn.models import load_model
 
 RESULTS = Path(__file__).parent / "results"
@@ -40,10 +42,10 @@ def aggregate(traces: list) -> dict:
     d = traces[0].shape.head_dim
     k_bytes, k_dense = agg["k_bits_read"] / 8, agg["k_bits_dense_int8"] / 8
     v_bytes, v_dense = agg["v_reads"] * d * bits / 8, agg["v_reads_dense"] * d * bits / 8
-    util = {
-        key: sum(w.meta["pe_utilisation"][key] for w in traces) / len(traces)
-        for key in traces[0].meta["pe_utilisation"]
-    }
+    # PE-lane utilisation is a hardware model (BS-OOE, sparseattn.hw.bitserial) of the planes the traces sampled
+    stacked = sum(traces[1:], traces[0])
+    u = trace_lane_utilisation(stacked, BitSerialLanes(), d)
+    util = {"in_order": u.in_order, "out_of_order": u.out_of_order, "out_of_order_no_bs": u.out_of_order_without_bs}
     return {
         "avg_planes_per_key": rounds / valid,
         "k_read_fraction": agg["k_bits_read"] / agg["k_bits_dense_int8"],

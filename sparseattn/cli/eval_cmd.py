@@ -29,6 +29,7 @@ def eval_cmd(
                               "Face directory or a cached model id"),
     layers: str = typer.Option(None, help="comma-separated layer indices to patch (default: all)"),
     compare: bool = typer.Option(True, help="also measure dense attention for the relative change (decoders)"),
+    device: str = typer.Option("cpu", help="cpu, or cuda (GPU kernels such as star_gpu; long windows)"),
     json_out: Path = typer.Option(None, "--json", help="write the result as JSON here"),
 ) -> None:
     """A method's accuracy cost: perplexity of a decoder on a text, or an encoder's embedding cosine and retrieval
@@ -44,13 +45,15 @@ def eval_cmd(
         params = parse_method_options(list(ctx.args))
         parse_params(method, params)
         layer_list = parse_layers(layers)
+        if device not in ("cpu", "cuda"):
+            raise SparseAttnError(f"--device must be cpu or cuda, got {device!r}")
         content = load_text(text)
         _, kind, _ = load_tokenizer(model)
         tokens = tokens or (1024 if kind == "decoder" else 256)
         if kind == "decoder":
             check_text_fits(model, content, tokens)
         with console.status(f"loading {model} ..."):
-            lm = load_model(model)
+            lm = load_model(model, device=device)
         rows = (_decoder(lm, content, text_label(text), tokens, method, params, layer_list, compare) if kind ==
                 "decoder" else _encoder(lm, text, tokens, method, params, layer_list))
     except SparseAttnError as err:

@@ -1,91 +1,81 @@
-"""``sparseattn run``: the main job."""
+"""``sparseattn run`` (and ``make run``): the main job, from a real model to simulated accelerators, one report."""
 
 from __future__ import annotations
 
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ..core.errors import SparseAttnError, describe_validation_error
+from ..core.errors import SparseAttnError
 from ._app import app, console, fail
+
+
+def _csv(value: str | None) -> list[str] | None:
+    return None if value is None else [v.strip() for v in value.split(",") if v.strip()]
+
+
+def _latest_run(root: Path) -> Path | None:
+    runs = sorted(p for p in root.glob("*") if (p / "results.json").exists()) if root.is_dir() else []
+    return runs[-1] if runs else None
 
 
 @app.command("run")
 def run_cmd(
-    out: Path = typer.Option(None, help="output directory (default runs/<timestamp>); an existing one resumes"),
-    texts: str = typer.Option("moby-dick,sotu", help="comma-separated bundled texts"),
-    tokens: int = typer.Option(1024, help="window length in tokens, BOS included"),
-    densities: str = typer.Option("0.5,0.3,0.2,0.1,0.05", help="comma-separated target densities"),
-    methods: str = typer.Option("topk,threshold,block_topk", help="comma-separated oracles"),
-    restart: bool = typer.Option(False, help="move an existing results.json in --out aside and start afresh"),
+    config: Path = typer.Option(None, help="run.yaml with the same options as keys (command-line options win)"),
+    model: str = typer.Option(None, help="decoder: bundled name, .gguf file, HF directory or cached id"),
+    encoder: str = typer.Option(None, help="encoder for the BERT-style rows ('none' to skip)"),
+    text: str = typer.Option(None, help="bundled text name or a path to a UTF-8 file"),
+    tokens: int = typer.Option(None, help="decoder window in tokens (default 1024; 256 with --quick)"),
+    methods: str = typer.Option(None, help="comma-separated methods (default: the oracles, the papers' and the "
+                                "baselines' methods)"),
+    archs: str = typer.Option(None, "--archs", help="comma-separated GPU models to compare with (default a100,h100)"),
+    out: Path = typer.Option(None, help="output directory (default runs/<timestamp>)"),
+    device: str = typer.Option(None, help="cpu or cuda"),
+    quick: bool = typer.Option(False, help="a smaller job (under 2 minutes on 2 cores)"),
+    resume: bool = typer.Option(False, help="continue the run in --out (default: the latest in runs/)"),
+    restart: bool = typer.Option(False, help="move --out's results.json aside and start afresh"),
 ) -> None:
-    """The main job: dense vs the oracles over a sweep of densities; table, results.json and a plot."""
-    from pydantic import ValidationError
+    """The main job: every method in a real model (accuracy), its traces on the accelerators and GPUs
+    (simulated), the papers' claims, Spatial-STAR; writes results.json, CSV tables, figures and report.html."""
+    from ..report.job import load_config
+    from ..report.main import run_job
 
-    from ..core.files import set_aside
-    from ..eval.sweep import SweepConfig, load_rows, planned, run_sweep, with_relative_increase
-    from ..models.loader import load_model
-    from ..report import perplexity_rows_markdown, plot_perplexity_vs_density
-
-    try:
-        config = SweepConfig(
-            texts=[t.strip() for t in texts.split(",") if t.strip()],
-            n_tokens=tokens,
-            densities=[float(d) for d in densities.split(",") if d.strip()],
-            methods=[m.strip() for m in methods.split(",") if m.strip()],
-        )
-    except ValidationError as err:
-        fail(describe_validation_error(err, "invalid run options"))
-        return
-    except ValueError as err:
-        fail(f"invalid run options: {err}")
-        return
-    out = out or Path("runs") / datetime.now().strftime("%Y%m%d-%H%M%S")
     start = time.perf_counter()
     try:
-        if restart and (out / "results.json").exists():
-            console.print(f"moved {out / 'results.json'} aside to {set_aside(out / 'results.json')}")
-        load_rows(out, config)  # a corrupt or foreign results file is refused before the model loads
-        with console.status(f"loading {config.model} ..."):
-            lm = load_model(config.model)
-        total = len(planned(config))
-        with Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=console,
-        ) as progress:
-            task = progress.add_task("sweep", total=total)
-
-            def on_row(row: dict[str, Any], done: int, total: int) -> None:
-                progress.update(task, completed=done, description=f"{row['text']} {row['method']} ppl {row['ppl']:.2f}")
-
-            rows = run_sweep(config, out, lm, on_row)
-            progress.update(task, completed=total)
+        given = {"model": model, "encoder": encoder, "text": text, "tokens": tokens, "methods": _csv(methods),
+                 "gpus": _csv(archs), "device": device, "quick": quick or None}
+        overrides = {k: v for k, v in given.items() if v is not None}
+        if encoder is not None and encoder.lower() in ("none", "null", ""):
+            overrides["encoder"] = None  # skip the encoder rows
+        cfg = load_config(config, overrides)
+        if out is None:
+            out = (_latest_run(Path("runs")) if resume else None) or Path("runs") / datetime.now().strftime(
+                "%Y%m%d-%H%M%S")
+        with Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), TimeElapsedColumn(),
+                      console=console, transient=True) as progress:
+            task = progress.add_task("checking the options", total=None)
+            store, report = run_job(cfg, out, resume, restart, lambda d: progress.update(task, description=d))
     except SparseAttnError as err:
         fail(str(err))
         return
-    rows = with_relative_increase(rows)
-    table_md = perplexity_rows_markdown(rows)
-    (out / "results.md").write_text(table_md + "\n")
-    png = plot_perplexity_vs_density(
-        rows, out / "perplexity_vs_density.png", f"{config.model}, {config.n_tokens} tokens"
-    )
-    table = Table(title=f"{config.model}: perplexity vs density, {config.n_tokens} tokens, every layer sparse")
-    for col in ("text", "method", "target", "parameters", "perplexity", "vs dense", "density"):
+    _summary(store, report, time.perf_counter() - start)
+
+
+def _summary(store, report: Path, seconds: float) -> None:
+    from ..report.main import summary_rows
+
+    table = Table(title=f"{store.config.model}: sparse attention from the model to the accelerators")
+    for col in ("method", "density", "ppl vs dense", "top-k oracle at that density", "accelerator",
+                "speed-up vs GPU (sim.)", "energy eff. vs GPU (sim.)"):
         table.add_column(col)
-    for r in rows:
-        rel = "-" if r["method"] == "dense" else f"{100 * r['rel_increase']:+.2f}%"
-        target = "-" if r["target_density"] is None else f"{r['target_density']:.2f}"
-        ps = ", ".join(f"{k}={v}" for k, v in r["params"].items()) or "-"
-        table.add_row(r["text"], r["method"], target, ps, f"{r['ppl']:.2f}", rel, f"{r['density']:.3f}")
+    for r in summary_rows(store):
+        sp = "-" if r["speedup"] is None else f"{r['speedup']:.3g}x vs {r['gpu'].upper()}"
+        en = "-" if r["energy"] is None else f"{r['energy']:.3g}x vs {r['gpu'].upper()}"
+        table.add_row(r["method"], f"{r['density']:.3f}", f"{100 * r['ppl_change']:+.2f}%",
+                      f"{100 * r['oracle_change']:+.2f}%", r["arch"], sp, en)
     console.print(table)
-    console.print(
-        f"wrote {out / 'results.json'}, {out / 'results.md'} and {png} in {time.perf_counter() - start:.0f} s"
-    )
+    console.print(f"report: {report}  ({seconds:.0f} s; results.json, tables/, figures/ beside it)")

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,9 +44,10 @@ class EmbeddingResult:
     retrieval_agreement: float  # nearest other passage unchanged
     density: float  # kept / valid pairs over every layer and passage
     seconds: float
+    traces: list | None = field(default=None, repr=False)  # per layer and passage, with capture_traces=True
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {k: v for k, v in asdict(self).items() if k != "traces"}
 
 
 def passages(model: LoadedModel, n_tokens: int = 256, per_text: int = DEFAULT_PASSAGES,
@@ -81,21 +82,23 @@ def nearest_other(emb: torch.Tensor) -> torch.Tensor:
 
 def embedding_fidelity(model: LoadedModel, method: str, n_tokens: int = 256, layers: Iterable[int] | None = None,
                        per_text: int = DEFAULT_PASSAGES, texts: Sequence[str | Path] | None = None,
-                       dense: torch.Tensor | None = None, **params: Any) -> EmbeddingResult:
+                       dense: torch.Tensor | None = None, capture_traces: bool = False,
+                       **params: Any) -> EmbeddingResult:
     """Cosine to the dense embeddings and retrieval agreement of ``method`` on the passage set (``dense``: the
-    dense embeddings when already computed)."""
+    dense embeddings when already computed; ``capture_traces``: keep every layer's trace of every passage)."""
     if model.kind != "encoder":
         raise InvalidParameterError(f"{model.name} is a decoder; embedding fidelity needs an encoder (perplexity "
                                     "is a decoder's metric)")
     items = passages(model, n_tokens, per_text, texts)
     start = time.perf_counter()
     reference = dense if dense is not None else _embed_all(model, items)
-    with patch(model, method, layers, **params) as p:
+    with patch(model, method, layers, capture_traces=capture_traces, **params) as p:
         sparse = _embed_all(model, items)
+        traces = [w for layer in sorted(p.traces) for w in p.traces[layer]] if capture_traces else None
     cos = (reference * sparse).sum(dim=-1)
     agree = (nearest_other(reference) == nearest_other(sparse)).double().mean()
     return EmbeddingResult(
         model=model.name, method=method, params=dict(params), n_passages=len(items), n_tokens=n_tokens,
         cosine=float(cos.mean()), cosine_min=float(cos.min()), retrieval_agreement=float(agree),
-        density=p.density, seconds=time.perf_counter() - start,
+        density=p.density, seconds=time.perf_counter() - start, traces=traces,
     )

@@ -37,10 +37,11 @@ class Fidelity:
 
 
 def fidelity_of(
-    result: SparseResult, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool, scale: float | None = None
+    result: SparseResult, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool, scale: float | None = None,
+    window: int | None = None,
 ) -> Fidelity:
     """Fidelity of an existing result against exact attention on the same inputs."""
-    dense = attention(q, k, v, "dense", causal=causal, scale=scale)
+    dense = attention(q, k, v, "dense", causal=causal, scale=scale, window=window)
     shape = dense.trace.shape
     probs = masked_softmax_(
         grouped_scores(q, k, scale if scale is not None else shape.head_dim**-0.5),
@@ -61,11 +62,12 @@ def attention_fidelity(
     method: str,
     causal: bool = False,
     scale: float | None = None,
+    window: int | None = None,
     **params: Any,
 ) -> Fidelity:
-    """Run ``method`` on ``q, k, v`` and compare it with exact attention."""
-    result = attention(q, k, v, method, causal=causal, scale=scale, **params)
-    return fidelity_of(result, q, k, v, causal, scale)
+    """Run ``method`` on ``q, k, v`` and compare it with exact attention (``window``: a sliding window)."""
+    result = attention(q, k, v, method, causal=causal, scale=scale, window=window, **params)
+    return fidelity_of(result, q, k, v, causal, scale, window)
 
 
 def capture_qkv(
@@ -73,7 +75,7 @@ def capture_qkv(
 ) -> dict[int, CapturedQKV]:
     """Post-RoPE Q, K, V of each chosen layer on a text window (a bundled name, a file or a string), from one
     dense forward pass of a decoder or an encoder."""
-    ids = model.encode(load_text(text), n_tokens)
+    ids = model.encode(load_text(text), n_tokens).to(model.device)
     with torch.no_grad(), patch(model, "dense", layers, capture_qkv=True) as p:
         model.model(input_ids=ids)
         return {layer: calls[0] for layer, calls in sorted(p.qkv.items())}

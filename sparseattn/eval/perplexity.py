@@ -34,6 +34,7 @@ class PerplexityResult:
     valid_pairs: int
     seconds: float
     layers: list[int] | None = field(default=None)
+    layer_density: dict[int, float] = field(default_factory=dict)  # kept / valid pairs of each patched layer
     traces: list[Workload] | None = field(default=None, repr=False)  # per layer, with capture_traces=True
 
     def to_dict(self) -> dict[str, Any]:
@@ -57,16 +58,18 @@ def perplexity_of_ids(
     if not isinstance(input_ids, torch.Tensor) or input_ids.dim() != 2 or input_ids.shape[1] < 2:
         raise ValueError(f"input_ids must be a [batch, N >= 2] tensor, got {getattr(input_ids, 'shape', input_ids)}")
     layer_list = None if layers is None else sorted(int(i) for i in layers)
+    input_ids = input_ids.to(model.device)
     start = time.perf_counter()
     with torch.no_grad():
         if method is None:
             loss = model.model(input_ids, labels=input_ids).loss
             kept = valid = 0
-            traces = None
+            traces, per_layer = None, {}
         else:
             with patch(model, method, layer_list, capture_traces=capture_traces, **params) as p:
                 loss = model.model(input_ids, labels=input_ids).loss
                 kept, valid = p.kept_pairs, p.valid_pairs
+                per_layer = {layer: s.density for layer, s in sorted(p.stats.items())}
                 traces = [w for i in sorted(p.traces) for w in p.traces[i]] if capture_traces else None
     nll = float(loss)
     return PerplexityResult(
@@ -82,6 +85,7 @@ def perplexity_of_ids(
         valid_pairs=valid,
         seconds=time.perf_counter() - start,
         layers=layer_list,
+        layer_density=per_layer,
         traces=traces,
     )
 

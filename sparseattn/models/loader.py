@@ -78,6 +78,10 @@ class LoadedModel:
         return int(self.model.config.num_hidden_layers)
 
     @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @property
     def max_tokens(self) -> int:
         config = getattr(self.model, "config", None)
         return int(getattr(config, "max_position_embeddings", 0) or 0)
@@ -109,7 +113,7 @@ class LoadedModel:
         pooling all-MiniLM-L6-v2 was trained with)."""
         if self.kind != "encoder":
             raise InvalidParameterError(f"{self.name} is a {self.kind}; embeddings need an encoder")
-        hidden = self.model(input_ids=ids).last_hidden_state
+        hidden = self.model(input_ids=ids.to(self.device)).last_hidden_state
         return torch.nn.functional.normalize(hidden.mean(dim=1), dim=-1)
 
 
@@ -127,12 +131,18 @@ def package_dir(source: ModelSource) -> Path:
     return directory
 
 
-def load_model(name_or_path: str | Path = "smollm2-135m", dtype: torch.dtype = torch.float32) -> LoadedModel:
+def load_model(name_or_path: str | Path = "smollm2-135m", dtype: torch.dtype = torch.float32,
+               device: str | torch.device = "cpu") -> LoadedModel:
     """Load a model by bundled name, GGUF file, local directory or cached model id, fully offline (see the module
-    docstring); cached per process, so repeated calls share one model."""
+    docstring), onto ``device`` (``"cuda"`` for the GPU kernels and GPU-speed sweeps); cached per process, so
+    repeated calls share one model."""
     if not isinstance(name_or_path, str | Path) or not str(name_or_path):
         raise InvalidParameterError(f"model must be a bundled name, a path or a model id, got {name_or_path!r}")
-    return _load(str(name_or_path), dtype)
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise InvalidParameterError("device 'cuda' requested but no CUDA device is available (this PyTorch build "
+                                    f"is {torch.__version__}); use device='cpu'")
+    return _load(str(name_or_path), dtype, str(device))
 
 
 def _resolve(name: str) -> tuple[Path, str, Kind | None, str]:
@@ -213,7 +223,7 @@ def load_tokenizer(name_or_path: str) -> tuple[Any, Kind, int]:
 
 
 @lru_cache(maxsize=4)
-def _load(name: str, dtype: torch.dtype) -> LoadedModel:
+def _load(name: str, dtype: torch.dtype, device: str = "cpu") -> LoadedModel:
     directory, gguf, kind, origin = _resolve(name)
     from transformers import AutoModel, AutoModelForCausalLM
 
@@ -222,7 +232,7 @@ def _load(name: str, dtype: torch.dtype) -> LoadedModel:
     with _quiet():
         auto = AutoModelForCausalLM if kind == "decoder" else AutoModel
         model = auto.from_pretrained(str(directory), dtype=dtype, **extra)
-    model.eval()
+    model.eval().to(device)
     return LoadedModel(name=name, model=model, tokenizer=tokenizer, kind=kind, source=origin)
 
 

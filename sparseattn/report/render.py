@@ -1,0 +1,215 @@
+"""The main job's outputs from its store: figures (PNG + SVG), CSV tables and the sections of ``report.html``."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Any
+
+from ..core.files import write_atomic
+from . import figures
+from .html import TAG, Markup, figure, page, table
+from .job import ResultStore
+
+HOW_TO_READ = (
+    "<p>Each number carries a tag. <b>Measured</b> numbers come from running the method inside the real model on "
+    "this machine (perplexity of the decoder, embedding cosine of the encoder, densities, attention fidelity on "
+    "captured Q/K/V). <b>Simulated</b> numbers come from sparseattn's hardware models: the method's own captured "
+    "traces (the work it counted on this input) carried to the papers' model shapes and run on the accelerator's "
+    "YAML description and a technology table (Horowitz 45 nm energies scaled to the node, CACTI-calibrated SRAM, "
+    "HBM2 at 3.9 pJ/bit); GPUs are rooflines of dense attention (the H100 one validated within 7% on four "
+    "measurements). <b>Paper</b> numbers are quoted from the SOFA, STAR and PADE papers. Densities are kept pairs "
+    "over valid (causal) pairs. Perplexity changes are relative to dense attention on the same tokens; every "
+    "method runs without fine-tuning (the papers fine-tune or train their predictors), so our accuracy costs are "
+    "upper bounds of theirs.</p>")
+
+ASSUMPTIONS = [
+    "Traces are captured on the bundled models (SmolLM2-135M decoder, MiniLM-L6 encoder) and carried to 7B-class "
+    "shapes assuming the same density and sparsity pattern (Workload.scaled_to; the captured shape is listed).",
+    "Accelerator microarchitectures not published by the papers (unit counts, buffers of the baselines) are marked "
+    "as assumptions in their YAML files under sparseattn/hw/configs.",
+    "Energy: Horowitz ISSCC'14 arithmetic scaled by node (E ∝ node·V²), PE overhead 1.5x energy / 3x area "
+    "calibrated on SOFA's published modules, SRAM energy ∝ √(bank size), HBM2 3.9 pJ/bit.",
+    "GPU rooflines: FlashAttention-class dense attention at the fitted efficiency, charged the board power stated "
+    "in the config.",
+]
+
+
+def _csv(rows: list[dict[str, Any]], columns: list[str]) -> str:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore")
+    w.writeheader()
+    w.writerows(rows)
+    return buf.getvalue()
+
+
+# ------------------------------------------------------------------------------------------------ sections
+def accuracy_section(store: ResultStore, figs: dict[str, Path]) -> str:
+    acc = store.data["steps"].get("accuracy", {})
+    dense = acc.get("dense")
+    if not dense:
+        return "<p>not run</p>"
+    rows = []
+    for m, r in acc.items():
+        if m == "dense":
+            continue
+        fid = list(r.get("fidelity", {}).values())
+        mass = sum(f["recall"] for f in fid) / len(fid) if fid else float("nan")
+        err = sum(f["output_rel_error"] for f in fid) / len(fid) if fid else float("nan")
+        dens = list(r.get("layer_density", {}).values()) or [r["density"]]
+        rows.append([m, r["density"], f"{min(dens):.3f}–{max(dens):.3f}", r["ppl"], f"{100 * r['ppl_change']:+.2f}%",
+                     f"{100 * r['oracle']['ppl_change']:+.2f}%", mass, err])
+    head = (f"<p>{store.config.model} on {dense['text']}, {dense['n_tokens']} tokens, every layer sparse; dense "
+            f"perplexity {dense['ppl']:.3f} {TAG['measured']}.</p>")
+    t = table(["method (defaults)", f"density {TAG['measured']}", "per-layer density", f"perplexity {TAG['measured']}",
+               "vs dense", "top-k oracle at that density, vs dense", "kept softmax mass (fidelity layers)",
+               "output rel. error"], rows)
+    return head + t + (figure(figs["accuracy"], "perplexity change vs density; rings: the top-k oracle at the "
+                                                "method's density") if "accuracy" in figs else "")
+
+
+def encoder_section(store: ResultStore, figs: dict[str, Path]) -> str:
+    enc = store.data["steps"].get("encoder", {})
+    if not enc:
+        return "<p>not run (no encoder configured)</p>"
+    rows = [[m, r["density"], r["cosine"], r["cosine_min"], r["retrieval_agreement"]] for m, r in enc.items()
+            if m != "dense"]
+    first = next(iter(enc.values()))
+    head = (f"<p>{store.config.encoder}: {first['n_passages']} passages of {first['n_tokens']} tokens, every layer "
+            f"sparse (bidirectional).</p>")
+    return head + table(["method", f"density {TAG['measured']}", f"cosine to dense (mean) {TAG['measured']}",
+                         "worst passage", f"retrieval agreement {TAG['measured']}"], rows) + (
+        figure(figs["encoder"], "encoder embeddings vs density") if "encoder" in figs else "")
+
+
+def hardware_rows(store: ResultStore) -> list[dict[str, Any]]:
+    """Accelerator rows with their speed-up and energy efficiency over each GPU on the same workload."""
+    hw = store.data["steps"].get("hardware", {})
+    gpus = {k.split("@")[0] for k, r in hw.items() if r["method"] == "dense" and r["arch"] in store.config.gpus}
+    out = []
+    for unit, r in hw.items():
+        if r["arch"] in gpus:
+            continue
+        vs = {}
+        for g in sorted(gpus):
+            ref = hw.get(f"{g}@{r['workload']}")
+            if ref:
+                vs[g] = {"speedup": ref["latency_ms"] / r["latency_ms"], "energy": ref["energy_mj"] / r["energy_mj"]}
+        out.append({**r, "unit": unit, "label": f"{r['arch']} ({r['workload']})", "vs": vs})
+    return out
+
+
+def hardware_section(store: ResultStore, figs: dict[str, Path]) -> str:
+    rows = hardware_rows(store)
+    if not rows:
+        return "<p>not run</p>"
+    gpus = sorted({g for r in rows for g in r["vs"]})
+    cells = [[r["label"], f"{r['shape']} @ {r['seq']}", r["density"], r["latency_ms"], r["energy_mj"], r["power_w"],
+              r["area_mm2"], r["gops_per_w"], *[r["vs"].get(g, {}).get("speedup", float("nan")) for g in gpus],
+              *[r["vs"].get(g, {}).get("energy", float("nan")) for g in gpus]] for r in rows]
+    sim = TAG["simulated"]
+    headers = ["design (trace)", "workload (shape @ tokens)", "density", f"latency ms {sim}", f"energy mJ {sim}",
+               f"power W {sim}", f"area mm² {sim}", f"GOPS/W {sim}", *[f"speed-up vs {g.upper()}" for g in gpus],
+               *[f"energy eff. vs {g.upper()}" for g in gpus]]
+    scaled = rows[0]["scaled_from"]
+    note = (f"<p class='note'>Traces captured on this run's models (decoder shape {scaled['heads']} heads x "
+            f"{scaled['q_len']} tokens x {scaled['layers']} layers) and carried to the workload shapes; GPUs run "
+            "dense attention of the same shape.</p>")
+    body = note + table(headers, cells)
+    for key, cap in (("speedups", "speed-up and energy efficiency over the GPUs"),
+                     ("energy", "energy by part (prediction + selection, formal compute, SRAM, DRAM, static)")):
+        if key in figs:
+            body += figure(figs[key], cap)
+    return body
+
+
+def reproduce_section(store: ResultStore, figs: dict[str, Path]) -> str:
+    claims = store.get("reproduce", "claims")
+    if not claims:
+        return "<p>not run (reproduce: false)</p>"
+    rows = [[c["paper"].upper(), c["text"], c["paper_value"], c["ours"], c["ratio"],
+             Markup('<span class="yes">yes</span>' if c["within_25pct"] else '<span class="no">no</span>')]
+            for c in claims]
+    t = table(["paper", "claim", f"paper {TAG['quoted']}", f"ours {TAG['simulated']}", "ours / paper",
+               "within ±25%"], rows)
+    return t + (figure(figs["claims"], "the papers' headline claims, paper vs ours") if "claims" in figs else "")
+
+
+def spatial_section(store: ResultStore, figs: dict[str, Path]) -> str:
+    rows = store.get("spatial", "rows")
+    if not rows or isinstance(rows, dict):
+        return f"<p>not run: {(rows or {}).get('reason', 'disabled')}</p>"
+    cells = [[r["design"], r["seq"], r["tokens_per_s"], r.get("latency_ms", float("nan"))] for r in rows]
+    return table(["design", "tokens", f"throughput tokens/s {TAG['simulated']}", f"latency ms {TAG['simulated']}"],
+                 cells) + (figure(figs["spatial"], "Spatial-STAR throughput vs sequence length") if "spatial" in figs
+                           else "")
+
+
+def kernels_section(store: ResultStore) -> str:
+    rows = store.get("kernels", "rows")
+    if not rows or isinstance(rows, dict):
+        return f"<p>not run: {(rows or {}).get('reason', '')}</p>"
+    return table(["tokens", f"SDPA ms {TAG['measured']}", f"star_gpu ms {TAG['measured']}", "speed-up"],
+                 [[r["tokens"], r["sdpa_ms"], r["star_gpu_ms"], r["speedup"]] for r in rows])
+
+
+# ------------------------------------------------------------------------------------------------ outputs
+def make_figures(store: ResultStore) -> dict[str, Path]:
+    """Every figure the data allows, as PNG and SVG under ``<out>/figures``."""
+    out, steps, figs = store.out / "figures", store.data["steps"], {}
+    acc = {m: r for m, r in steps.get("accuracy", {}).items() if m != "dense"}
+    if acc:
+        figs["accuracy"] = figures.plot_accuracy_vs_density(acc, out / "accuracy_vs_density.png")
+    enc = {m: r for m, r in steps.get("encoder", {}).items() if m != "dense"}
+    if enc:
+        figs["encoder"] = figures.plot_encoder(enc, out / "encoder.png")
+    hw = hardware_rows(store)
+    if hw:
+        figs["speedups"] = figures.plot_speedups(hw, out / "speedups.png")
+        figs["energy"] = figures.plot_energy_breakdown({r["label"]: r["energy_parts_mj"] for r in hw},
+                                                       out / "energy_breakdown.png", "energy by part (mJ, simulated)")
+    claims = store.out / "reproduce" / "claims.png"
+    if claims.exists():
+        figs["claims"] = claims
+    spatial = steps.get("spatial", {}).get("rows")
+    if isinstance(spatial, list) and spatial:
+        figs["spatial"] = figures.plot_spatial(spatial, out / "spatial_throughput.png")
+    return figs
+
+
+def write_tables(store: ResultStore) -> list[Path]:
+    """CSV tables of every step under ``<out>/tables``."""
+    out, steps, paths = store.out / "tables", store.data["steps"], []
+    out.mkdir(parents=True, exist_ok=True)
+    acc = [{"method": m, **{k: v for k, v in r.items() if not isinstance(v, dict | list)}}
+           for m, r in steps.get("accuracy", {}).items()]
+    specs = [("accuracy.csv", acc, ["method", "ppl", "density", "ppl_change", "n_tokens", "seconds"]),
+             ("encoder.csv", [{"method": m, **r} for m, r in steps.get("encoder", {}).items()],
+              ["method", "density", "cosine", "cosine_min", "retrieval_agreement"]),
+             ("hardware.csv", list(steps.get("hardware", {}).values()),
+              ["arch", "method", "workload", "shape", "seq", "density", "latency_ms", "energy_mj", "power_w",
+               "area_mm2", "gops_per_w", "dram_mb"])]
+    for name, rows, cols in specs:
+        if rows:
+            paths.append(write_atomic(out / name, _csv(rows, cols)))
+    return paths
+
+
+def write_report(store: ResultStore) -> Path:
+    """Figures, CSV tables and ``report.html``; returns the report's path."""
+    figs = make_figures(store)
+    write_tables(store)
+    sections = [("How to read this", HOW_TO_READ),
+                ("Accuracy on the decoder", accuracy_section(store, figs)),
+                ("Accuracy on the encoder", encoder_section(store, figs)),
+                ("Accelerators vs GPUs", hardware_section(store, figs)),
+                ("The papers' headline claims", reproduce_section(store, figs)),
+                ("Spatial-STAR", spatial_section(store, figs)),
+                ("GPU kernels", kernels_section(store)),
+                ("Assumptions behind the hardware numbers",
+                 "<ul>" + "".join(f"<li>{a}</li>" for a in ASSUMPTIONS) + "</ul>")]
+    meta = {"config": store.data["config"], "environment": store.data["environment"],
+            "seconds": store.data["seconds"]}
+    return write_atomic(store.out / "report.html", page("sparseattn: sparse attention from model to hardware",
+                                                        sections, meta))
