@@ -78,6 +78,12 @@ def _load_arch(edit: Callable[[dict], object]) -> Callable[[Path], object]:
     return lambda tmp: load_arch(_arch_file(tmp, edit))
 
 
+def _yaml(tmp: Path, text: str) -> Path:
+    path = tmp / "run.yaml"
+    path.write_text(text)
+    return path
+
+
 def _corrupt_results(tmp: Path) -> Path:
     (tmp / "run").mkdir()
     (tmp / "run" / "results.json").write_text('{"config": {"model": "smollm2-135m"}, "rows": [')
@@ -136,9 +142,13 @@ CASES = [
     Case("simulate --csv into a missing directory", _cli("simulate", "--arch", "sofa", "--csv", "{tmp}/no/x.csv"),
          "does not exist"),
     Case("eval --json into a missing directory", _cli("eval", "--json", "{tmp}/nodir/x.json"), "does not exist"),
-    Case("run resuming from a corrupt results.json",
-         lambda t: _cli("run", "--out", str(_corrupt_results(t)), "--tokens", "64")(t), "--restart"),
-    Case("run with an unknown text", _cli("run", "--texts", "hamlet"), "unknown text"),
+    Case("sweep resuming from a corrupt results.json",
+         lambda t: _cli("sweep", "--out", str(_corrupt_results(t)), "--tokens", "64")(t), "--restart"),
+    Case("run with an unknown text", _cli("run", "--text", "hamlet", "--out", "{tmp}/r"), "unknown text"),
+    Case("run resuming a corrupt results.json",
+         lambda t: _cli("run", "--out", str(_corrupt_results(t)), "--resume", "--quick")(t), "--restart"),
+    Case("run.yaml with an unknown key", lambda t: _cli("run", "--config", str(_yaml(t, "tokens: 64\ntexts: x\n")))(t),
+         "texts: Extra inputs are not permitted"),
 ]
 
 

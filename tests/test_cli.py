@@ -53,16 +53,16 @@ def test_eval_reports_bad_input_clearly(smollm):
         assert needle in result.output, (args, result.output)
 
 
-def test_run_writes_results_table_and_plot(smollm, tmp_path):
+def test_sweep_writes_results_table_and_plot(smollm, tmp_path):
     out = tmp_path / "run"
-    args = ["run", "--out", str(out), "--texts", "sotu", "--tokens", "64", "--densities", "0.5", "--methods", "topk"]
+    args = ["sweep", "--out", str(out), "--texts", "sotu", "--tokens", "64", "--densities", "0.5", "--methods", "topk"]
     result = runner.invoke(app, args, terminal_width=200)
     assert result.exit_code == 0, result.output
     data = json.loads((out / "results.json").read_text())
     assert [r["method"] for r in data["rows"]] == ["dense", "topk"]
     assert (out / "perplexity_vs_density.png").stat().st_size > 10_000
     assert "| sotu | topk | 0.50 |" in (out / "results.md").read_text()
-    bad = runner.invoke(app, ["run", "--densities", "1.5"], terminal_width=200)
+    bad = runner.invoke(app, ["sweep", "--densities", "1.5"], terminal_width=200)
     assert bad.exit_code == 2 and "(0, 1]" in bad.output
 
 

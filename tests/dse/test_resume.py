@@ -1,0 +1,69 @@
+"""Resume: a study killed mid-way (the driver subprocess terminated) resumes from its SQLite file; no finished
+trial is lost or repeated, and a trial the dead driver left running is evaluated again."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from sparseattn.dse import StudyConfig, load_space, run_study
+
+from .conftest import TILING, write_space
+
+N_TRIALS = 20
+KILL_AFTER = 6
+
+
+def finished(storage: str, name: str) -> dict[int, tuple[str, dict, tuple]]:
+    """Finished trials: number -> (state, point, values)."""
+    try:
+        study = optuna.load_study(study_name=name, storage=storage)
+    except KeyError:
+        return {}
+    return {t.number: (t.state.name, t.user_attrs["dse"]["point"], tuple(t.values or ()))
+            for t in study.get_trials(states=(TrialState.COMPLETE, TrialState.PRUNED))}
+
+
+def start_driver(space_file, storage: str) -> subprocess.Popen:
+    cmd = [sys.executable, "-c", "from sparseattn.cli import main; main()", "dse", "run", str(space_file),
+           "--sampler", "grid", "--n-trials", str(N_TRIALS), "--storage", storage, "--study", "resume",
+           "--workers", "1", "--no-progress", "--out", str(space_file.parent / "out")]
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+@pytest.mark.parametrize("stop", ["kill", pytest.param("terminate", marks=pytest.mark.slow)])
+def test_killed_study_resumes_without_losing_or_repeating(tmp_path, stop):
+    space_file = write_space(tmp_path, TILING)
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    proc = start_driver(space_file, storage)
+    deadline = time.monotonic() + 120
+    while len(finished(storage, "resume")) < KILL_AFTER:
+        assert proc.poll() is None, f"the driver ended early: {proc.stderr.read().decode()[-2000:]}"
+        assert time.monotonic() < deadline, "the driver made no progress"
+        time.sleep(0.1)
+    getattr(proc, stop)()  # SIGKILL: no chance to clean up; SIGTERM: the driver requeues its own trial
+    proc.wait(timeout=60)  # reaped, so its pid is gone
+    before = finished(storage, "resume")
+    assert KILL_AFTER <= len(before) < N_TRIALS
+
+    result = run_study(load_space(space_file), StudyConfig(sampler="grid", n_trials=N_TRIALS, storage=storage,
+                                                           study_name="resume", workers=1, progress=False))
+    after = finished(storage, "resume")
+    assert {n: after[n] for n in before} == before  # nothing finished was lost or changed
+    assert len(after) == N_TRIALS
+    points = [repr(sorted(p.items())) for _, p, _ in after.values()]
+    assert len(set(points)) == N_TRIALS  # nothing repeated: distinct grid points
+    assert all(r.duplicate_of is None for r in result.records)
+    assert result.evaluated == N_TRIALS - len(before)
+    study = optuna.load_study(study_name="resume", storage=storage)
+    left = [t for t in study.get_trials() if t.state == TrialState.FAIL]  # a trial interrupted mid-way, if any
+    for t in left:
+        retried = [u for u in study.get_trials() if u.user_attrs.get("retry_of") == t.number]
+        assert len(retried) == 1 and retried[0].state in (TrialState.COMPLETE, TrialState.PRUNED)
+        assert retried[0].params == t.params
+    assert not study.get_trials(states=(TrialState.RUNNING, TrialState.WAITING))
