@@ -9,6 +9,7 @@ from . import eval_cmd, methods_cmd, reproduce_cmd, run_cmd, simulate_cmd, sweep
 from ._app import app
 from .dse_cmd import dse_app  # noqa: F401  (registration)
 from .options import parse_method_options
+from .spatial_cmd import spatial_cmd  # noqa: F401  (registration)
 
 __all__ = ["app", "main", "parse_method_options"]
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from .config import ConfigError
 
-BUILTIN_MODULES = ("accelerator", "gpu", "replicate")
+BUILTIN_MODULES = ("accelerator", "gpu", "replicate", "spatial")
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
-EnergyKind = Literal["compute", "sram", "dram", "leakage", "board"]
+EnergyKind = Literal["compute", "sram", "dram", "leakage", "board", "noc"]  # noc: a mesh's routers and links
 AreaKind = Literal["unit", "sram", "die"]
 STATIC_KINDS = ("leakage", "board")  # energy that is power x time, whatever the work
 

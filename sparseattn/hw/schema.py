@@ -249,7 +249,12 @@ def load_arch(name_or_path: str | Path) -> Any:
     """A bundled architecture by name (``"pade"``) or any YAML file by path, validated by the schema of its
     ``kind`` (:func:`~sparseattn.hw.registry.arch_kind`). Architectures are immutable, so a file is parsed once
     until it changes."""
-    path = find_file(name_or_path, CONFIG_DIR, ".yaml", "architecture", arch_names())
+    spatial = CONFIG_DIR.parent / "spatial" / "configs"  # bundled meshes (Spatial-STAR) by name too
+    if Path(name_or_path).suffix not in (".yaml", ".yml") and (spatial / f"{name_or_path}.yaml").is_file():
+        path = spatial / f"{name_or_path}.yaml"
+    else:
+        meshes = sorted(p.stem for p in spatial.glob("*.yaml"))
+        path = find_file(name_or_path, CONFIG_DIR, ".yaml", "architecture", arch_names() + meshes)
     stat = path.stat()
     return _load_arch(path, stat.st_mtime_ns, stat.st_size)
 

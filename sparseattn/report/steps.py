@@ -21,6 +21,7 @@ from ..eval.perplexity import perplexity_of_ids
 from .job import Clock, ResultStore, RunConfig
 
 Tick = Callable[[str], None]
+SPATIAL_MESH = "spatial-star-8x8"
 
 
 # ------------------------------------------------------------------------------------------------ accuracy
@@ -152,14 +153,12 @@ def spatial_step(cfg: RunConfig, store: ResultStore, tick: Tick) -> None:
     """Spatial-STAR vs its baseline over sequence lengths, when the spatial model is installed."""
     if not cfg.spatial or store.get("spatial", "rows") is not None:
         return
-    try:
-        from ..hw.spatial import throughput_sweep
-    except ImportError:
-        store.put("spatial", "rows", {"run": False, "reason": "the Spatial-STAR model is not available"})
-        return
+    from ..hw.spatial.sweep import DESIGNS, run, sweep_points
+
     with Clock(store, "spatial"):
-        tick(f"Spatial-STAR at {len(cfg.spatial_seqs)} sequence lengths")
-        store.put("spatial", "rows", throughput_sweep(cfg.decoder_shape, cfg.spatial_seqs))
+        points = sweep_points([SPATIAL_MESH], [cfg.decoder_shape], cfg.spatial_seqs, DESIGNS)
+        rows, _ = run(points, lambda p: tick(f"Spatial-STAR: {p.design} at {p.seq:,} tokens on {p.arch}"))
+        store.put("spatial", "rows", rows)
 
 
 # ------------------------------------------------------------------------------------------------ kernels

@@ -88,7 +88,7 @@ def _wrong(value):
         return ["1", True, None, [value], float("nan"), float("inf"), -1e30]
     if isinstance(value, str):
         return [1, None, True, [value]]
-    return [None]
+    return ["x", True, -5]  # an optional field that is None (shape.window): any wrong type or value
 
 
 def _set(data, path, value):

@@ -97,7 +97,7 @@ def test_load_arch_from_path_and_bad_files(tmp_path):
     alien = tmp_path / "alien.yaml"
     alien.write_text(yaml.safe_dump({**tiny_arch_dict(), "kind": "tpu"}))
     with pytest.raises(ConfigError, match=r"alien.yaml: kind: unknown architecture kind 'tpu'; registered: "
-                                          r"accelerator, gpu, replicated"):
+                                          r"accelerator, gpu, mesh, replicated"):
         load_arch(alien)
     assert {"accelerator", "gpu", "replicated"} <= set(kinds())
 
