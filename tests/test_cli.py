@@ -108,7 +108,7 @@ def test_simulate_reports_bad_input_clearly(tmp_path):
     result = runner.invoke(app, ["simulate", "--arch", "sofa", "--mapping", str(bad)], terminal_width=200)
     assert result.exit_code == 2 and "bad.yaml" in result.output and "reuse: Extra inputs" in result.output
     gpu_iso = runner.invoke(app, ["simulate", "--arch", "h100", "--iso"], terminal_width=200)
-    assert gpu_iso.exit_code == 2 and "iso normalises accelerators" in gpu_iso.output
+    assert gpu_iso.exit_code == 2 and "--iso do not apply to the GPU" in gpu_iso.output
     unknown = runner.invoke(app, ["simulate", "--arch", "pade", "--shape", "llama9"], terminal_width=200)
     assert unknown.exit_code == 2 and "unknown model shape 'llama9'" in unknown.output
 

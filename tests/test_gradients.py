@@ -6,6 +6,14 @@ import torch
 import sparseattn
 from tests.helpers import random_qkv
 
+
+@pytest.fixture(autouse=True)
+def _grad_mode():
+    """Gradients on for these tests (the model fixture turns grad mode off for the session)."""
+    with torch.enable_grad():
+        yield
+
+
 DIFFERENTIABLE = [
     ("dense", {}),
     ("topk", {"ratio": 0.5}),

@@ -47,6 +47,14 @@ class SweepConfig(BaseModel):
     methods: list[OracleName] = Field(default_factory=lambda: ["topk", "threshold", "block_topk"])
     block_size: int = Field(64, ge=1)
 
+    @field_validator("model")
+    @classmethod
+    def _known_model(cls, v: str) -> str:
+        from ..models.loader import _resolve
+
+        _resolve(v)  # a bundled name, .gguf file, HF directory or cached id; raises naming what was tried
+        return v
+
     @field_validator("texts")
     @classmethod
     def _known_texts(cls, v: list[str]) -> list[str]:

@@ -12,8 +12,9 @@ Steps (each one resumable: every finished unit is saved to ``results.json`` at o
    attention on the A100 and H100 models, at the papers' workload shapes (decoder traces on Llama2-7B, encoder
    traces on BERT-Large; the scaling from the captured shape is stated);
 4. **reproduce** -- the papers' headline claims, paper vs ours (:mod:`sparseattn.report.reproduce`);
-5. **spatial** -- Spatial-STAR throughput vs sequence length against its baseline (when that model is available);
-6. **kernels** -- with ``device="cuda"``: the Triton kernel against PyTorch SDPA; on a CPU, recorded as not run.
+5. **spatial** -- Spatial-STAR throughput vs sequence length against its baselines;
+6. **dse** -- a Bayesian search of STAR's cross-stage tiling on the decoder shape (latency and DRAM traffic);
+7. **kernels** -- with ``device="cuda"``: the Triton kernel against PyTorch SDPA; on a CPU, recorded as not run.
 
 Then figures, CSV tables and a self-contained ``report.html`` (:mod:`sparseattn.report.html`). The configuration is
 :class:`RunConfig` (CLI options or a ``run.yaml`` with the same keys); every bad option is refused before any long
@@ -36,7 +37,7 @@ from ..core.files import CorruptFileError, read_json_object, write_atomic
 DEFAULT_METHODS = ["topk", "threshold", "block_topk", "sofa", "star", "pade", "sanger", "dota", "energon", "elsa",
                    "a3", "spatten", "star_block"]
 QUICK = {"tokens": 256, "encoder_tokens": 128, "passages": 4, "fidelity_layers": [2],
-         "spatial_seqs": [32768, 131072], "reproduce": False}
+         "spatial_seqs": [32768, 131072], "reproduce": False, "dse_trials": 12}
 FORMAT = 1
 
 
@@ -61,6 +62,7 @@ class RunConfig(BaseModel):
     reproduce: bool = Field(True, description="recompute the papers' headline claims")
     spatial: bool = Field(True, description="Spatial-STAR throughput vs sequence length")
     spatial_seqs: list[int] = Field(default_factory=lambda: [32768, 131072, 524288, 1048576], min_length=1)
+    dse_trials: int = Field(40, ge=0, le=10_000, description="trials of the STAR tiling search (0: skip)")
     device: Literal["cpu", "cuda"] = "cpu"
     quick: bool = Field(False, description="a smaller job: shorter windows, fewer layers and sequence lengths")
 

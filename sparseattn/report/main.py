@@ -10,7 +10,15 @@ from ..core.errors import InvalidParameterError
 from ..core.files import set_aside
 from .job import ResultStore, RunConfig
 from .render import hardware_rows, write_report
-from .steps import accuracy_step, encoder_step, hardware_step, kernels_step, reproduce_step, spatial_step
+from .steps import (
+    accuracy_step,
+    dse_step,
+    encoder_step,
+    hardware_step,
+    kernels_step,
+    reproduce_step,
+    spatial_step,
+)
 
 Tick = Callable[[str], None]
 
@@ -65,6 +73,7 @@ def run_job(cfg: RunConfig, out: Path, resume: bool = False, restart: bool = Fal
     hardware_step(cfg, store, tick)
     reproduce_step(cfg, store, tick)
     spatial_step(cfg, store, tick)
+    dse_step(cfg, store, tick)
     kernels_step(cfg, store, tick)
     tick("writing figures, tables and report.html")
     return store, write_report(store)

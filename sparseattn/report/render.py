@@ -152,6 +152,22 @@ def spatial_section(store: ResultStore, figs: dict[str, Path]) -> str:
     return body
 
 
+def dse_section(store: ResultStore, figs: dict[str, Path]) -> str:
+    d = store.get("dse", "summary")
+    if not d:
+        return "<p>not run (dse_trials: 0)</p>"
+    base, objs = d["baseline"], d["objectives"]
+    rows = [["default mapping", *[base["metrics"].get(o, float("nan")) for o in objs], "-"]]
+    rows += [[f"best #{i + 1}", *[b["objectives"].get(o, float("nan")) for o in objs],
+              ", ".join(f"{k}={v}" for k, v in b["point"].items())] for i, b in enumerate(d["best"][:5])]
+    head = (f"<p>{d['trials']} TPE trials over {d['grid_size']:,} tilings of STAR ({', '.join(d['parameters'])}); "
+            f"{d['feasible']} fit the buffers. Objectives are simulated.</p>")
+    body = head + table(["configuration", *[f"{o} {TAG['simulated']}" for o in objs], "choice"], rows)
+    if "dse" in figs:
+        body += figure(figs["dse"], "latency vs DRAM traffic of the tilings tried (Pareto front)")
+    return body
+
+
 def kernels_section(store: ResultStore) -> str:
     rows = store.get("kernels", "rows")
     if not rows or isinstance(rows, dict):
@@ -178,6 +194,8 @@ def make_figures(store: ResultStore) -> dict[str, Path]:
     claims = store.out / "reproduce" / "claims.png"
     if claims.exists():
         figs["claims"] = claims
+    if (store.out / "dse" / "pareto.png").exists():
+        figs["dse"] = store.out / "dse" / "pareto.png"
     spatial = steps.get("spatial", {}).get("rows")
     if isinstance(spatial, list) and spatial:
         figs["spatial"] = figures.plot_spatial(spatial, out / "spatial_throughput.png")
@@ -212,6 +230,7 @@ def write_report(store: ResultStore) -> Path:
                 ("Accelerators vs GPUs", hardware_section(store, figs)),
                 ("The papers' headline claims", reproduce_section(store, figs)),
                 ("Spatial-STAR", spatial_section(store, figs)),
+                ("Design-space search", dse_section(store, figs)),
                 ("GPU kernels", kernels_section(store)),
                 ("Assumptions behind the hardware numbers",
                  "<ul>" + "".join(f"<li>{a}</li>" for a in ASSUMPTIONS) + "</ul>")]

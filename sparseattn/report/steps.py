@@ -161,6 +161,28 @@ def spatial_step(cfg: RunConfig, store: ResultStore, tick: Tick) -> None:
         store.put("spatial", "rows", rows)
 
 
+# ------------------------------------------------------------------------------------------------ dse
+def dse_step(cfg: RunConfig, store: ResultStore, tick: Tick) -> None:
+    """A small Bayesian (TPE) search of STAR's cross-stage tiling on the decoder shape (the study is stored in
+    ``<out>/dse/study.sqlite``, so an interrupted search resumes)."""
+    if not cfg.dse_trials or store.get("dse", "summary") is not None:
+        return
+    from ..dse import StudyConfig, load_space, run_study, write_outputs
+    from ..dse.outputs import baseline, summary
+
+    with Clock(store, "dse"):
+        tick(f"design-space search: STAR tiling, {cfg.dse_trials} TPE trials")
+        out = store.out / "dse"
+        out.mkdir(parents=True, exist_ok=True)
+        space = load_space("star-tiling", seq=cfg.decoder_seq)
+        res = run_study(space, StudyConfig(sampler="tpe", n_trials=cfg.dse_trials, seed=0, out=out, workers=1,
+                                           storage=f"sqlite:///{out / 'study.sqlite'}", progress=False))
+        write_outputs(space, res, out)
+        data = summary(space, res, baseline(space))
+        store.put("dse", "summary", {k: data[k] for k in ("space", "objectives", "parameters", "grid_size",
+                                                          "trials", "feasible", "baseline", "best", "wall_s")})
+
+
 # ------------------------------------------------------------------------------------------------ kernels
 def kernels_step(cfg: RunConfig, store: ResultStore, tick: Tick) -> None:
     """The Triton kernel vs PyTorch SDPA on the GPU, or why it was not run."""
