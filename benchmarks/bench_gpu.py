@@ -24,7 +24,6 @@ import argparse
 import json
 import math
 import platform
-import statistics
 import sys
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -34,24 +33,11 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from sparseattn.kernels._runtime import cuda_ms
+
 RESULTS = Path(__file__).parent / "results"
 LENGTHS = [4096, 8192, 16384, 32768, 65536, 131072]
 DENSITIES = [1.0, 0.5, 0.25, 0.1, 0.05]
-
-
-def cuda_ms(fn: Callable[[], object], repeats: int, warmup: int) -> float:
-    """Median milliseconds of ``fn`` by CUDA events."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        fn()
-        end.record()
-        torch.cuda.synchronize()
-        times.append(start.elapsed_time(end))
-    return statistics.median(times)
 
 
 def guarded(fn: Callable[[], float]) -> float | str:

@@ -88,21 +88,14 @@ def valid_mask_4d(shape: Shape, device: torch.device) -> torch.Tensor:
     return shape.valid_mask(device)[None, None]
 
 
-def formal_workload(
-    shape: Shape, keep: torch.Tensor, bits: int, method: str, params: dict | None = None, **meta: object
-) -> Workload:
-    """Trace of exact attention restricted to ``keep``: QK MACs, softmax and PV on kept pairs only.
+def add_formal_work(w: Workload, kept: float, bits: int) -> Workload:
+    """Add exact attention on ``kept`` pairs to ``w``: QK MACs, softmax and PV (``rows``, ``D`` from its shape).
 
-    Counts (``kept`` = kept pairs, ``rows`` = query rows, ``D`` = head_dim):
-    ``qk/mac = kept*D``; ``softmax/compare = kept`` (row max); ``softmax/add = 2*kept`` (subtract max, sum);
+    Counts: ``qk/mac = kept*D``; ``softmax/compare = kept`` (row max); ``softmax/add = 2*kept`` (subtract max, sum);
     ``softmax/exp = kept``; ``softmax/div = rows`` (one reciprocal per row); ``pv/mac = kept*D``;
-    ``pv/mul = rows*D`` (normalisation). The sparsity profile is taken from ``keep``.
+    ``pv/mul = rows*D`` (normalisation).
     """
-    profile = SparsityProfile.from_keep(keep, shape)
-    kept = float(profile.kept_pairs)
-    rows = float(shape.rows)
-    d = shape.head_dim
-    w = Workload(shape=shape, profile=profile, meta={"method": method, "params": dict(params or {}), **meta})
+    rows, d = float(w.shape.rows), w.shape.head_dim
     w.add("qk", "mac", bits, kept * d, Per.PAIR_DIM)
     w.add("softmax", "compare", bits, kept, Per.PAIR)
     w.add("softmax", "add", bits, 2 * kept, Per.PAIR)
@@ -111,3 +104,13 @@ def formal_workload(
     w.add("pv", "mac", bits, kept * d, Per.PAIR_DIM)
     w.add("pv", "mul", bits, rows * d, Per.ROW_DIM)
     return w
+
+
+def formal_workload(
+    shape: Shape, keep: torch.Tensor, bits: int, method: str, params: dict | None = None, **meta: object
+) -> Workload:
+    """Trace of exact attention restricted to ``keep`` (:func:`add_formal_work`); the sparsity profile is taken
+    from ``keep``."""
+    profile = SparsityProfile.from_keep(keep, shape)
+    w = Workload(shape=shape, profile=profile, meta={"method": method, "params": dict(params or {}), **meta})
+    return add_formal_work(w, float(profile.kept_pairs), bits)

@@ -8,6 +8,8 @@ error that says so, never a silent fallback.
 from __future__ import annotations
 
 import os
+import statistics
+from collections.abc import Callable
 
 import torch
 
@@ -79,3 +81,18 @@ def check_block(name: str, value: int, low: int = 16, high: int = 128) -> None:
 
 def next_pow2(n: int) -> int:
     return 1 << max(0, (int(n) - 1).bit_length())
+
+
+def cuda_ms(fn: Callable[[], object], repeats: int = 10, warmup: int = 1) -> float:
+    """Median milliseconds of ``fn`` on the GPU, timed with CUDA events after ``warmup`` calls."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        fn()
+        end.record()
+        torch.cuda.synchronize()
+        times.append(start.elapsed_time(end))
+    return statistics.median(times)

@@ -26,13 +26,14 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..core.attention import add_formal_work
 from ..core.call import AttentionCall
 from ..core.errors import InvalidInputError
 from ..core.result import SparseResult
 from ..core.selection import BlockSelection
 from ..core.shape import Shape, valid_mask
 from ..core.validation import dtype_bits
-from ..core.workload import Per, SparsityProfile, Workload, tile_valid_counts
+from ..core.workload import SparsityProfile, Workload, tile_valid_counts
 from ..methods.blocksparse import BlockPlan, StarGpuParams, block_codes, count_prediction, plan_blocks
 from ..methods.registry import parse_params
 from . import ops
@@ -194,15 +195,8 @@ def block_workload(shape: Shape, sel: BlockSelection, p: StarGpuParams, bits: in
     """The trace of a ``star_gpu`` call: the formal work on the kept pairs (as
     :func:`~sparseattn.core.attention.formal_workload` counts it) plus the reference's prediction and selection."""
     profile = block_profile(sel, shape)
-    kept, rows, d = float(profile.kept_pairs), float(shape.rows), shape.head_dim
     w = Workload(shape=shape, profile=profile, meta={"method": "star_gpu", "params": p.model_dump()})
-    w.add("qk", "mac", bits, kept * d, Per.PAIR_DIM)
-    w.add("softmax", "compare", bits, kept, Per.PAIR)
-    w.add("softmax", "add", bits, 2 * kept, Per.PAIR)
-    w.add("softmax", "exp", bits, kept, Per.PAIR)
-    w.add("softmax", "div", bits, rows, Per.ROW)
-    w.add("pv", "mac", bits, kept * d, Per.PAIR_DIM)
-    w.add("pv", "mul", bits, rows * d, Per.ROW_DIM)
+    add_formal_work(w, float(profile.kept_pairs), bits)
     if keeps_everything(p):
         w.meta["note"] = "ratio=1: every valid block kept, prediction and selection skipped, key order"
     else:

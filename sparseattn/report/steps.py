@@ -200,27 +200,15 @@ def kernels_step(cfg: RunConfig, store: ResultStore, tick: Tick) -> None:
         store.put("kernels", "rows", rows)
 
 
-def _cuda_ms(fn: Callable[[], object], repeat: int = 10) -> float:
-    """Median time of ``fn`` on the GPU, milliseconds (CUDA events, after a warm-up)."""
-    fn()
-    times = []
-    for _ in range(repeat):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        fn()
-        end.record()
-        torch.cuda.synchronize()
-        times.append(start.elapsed_time(end))
-    return sorted(times)[len(times) // 2]
-
-
 def _gpu_timing(n: int) -> dict[str, Any]:
     """One causal bf16 layer of 32 heads, head dim 128: star_gpu (prediction + selection + attention) vs SDPA."""
     import sparseattn
 
+    from ..kernels._runtime import cuda_ms
+
     q, k, v = (torch.randn(1, 32, n, 128, device="cuda", dtype=torch.bfloat16) for _ in range(3))
-    sdpa = _cuda_ms(lambda: torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True))
-    ours = _cuda_ms(lambda: sparseattn.attention(q, k, v, "star_gpu", causal=True))
+    sdpa = cuda_ms(lambda: torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True))
+    ours = cuda_ms(lambda: sparseattn.attention(q, k, v, "star_gpu", causal=True))
     return {"tokens": n, "sdpa_ms": sdpa, "star_gpu_ms": ours, "speedup": sdpa / ours}
 
 
