@@ -20,7 +20,8 @@ import torch
 from sparseattn.hw import AcceleratorArch, load_arch, load_model_shape, simulate, trace_for
 from sparseattn.hw.gpu import H100_SDPA_MS, roofline_seconds
 from sparseattn.hw.normalise import iso
-from sparseattn.report.reproduce import PAPERS, _sim, claims_markdown, reproduce
+from sparseattn.report.claim import sim_shape
+from sparseattn.report.reproduce import PAPERS, claims_markdown, reproduce
 from sparseattn.report.tables import markdown_table
 
 RESULTS = Path(__file__).parent / "results"
@@ -86,7 +87,7 @@ def main() -> None:
     speed = simulator_speed()
     roof = roofline_validation()
     table = side_by_side()
-    _sim.cache_clear()
+    sim_shape.cache_clear()
     start = time.perf_counter()
     claims = reproduce(PAPERS, RESULTS / "reproduce")
     reproduce_s = time.perf_counter() - start

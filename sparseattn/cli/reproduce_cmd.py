@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import datetime
 from pathlib import Path
@@ -38,5 +39,9 @@ def reproduce_cmd(
                       "[green]yes[/]" if c.within else "[red]no[/]")
     console.print(table)
     console.print(claims_markdown(claims), markup=False, highlight=False)
+    checks = json.loads((out / "reproduce.json").read_text())["validation"]
+    console.print(f"within ±25%: {sum(c.within for c in claims)} of {len(claims)} claims; the simulator against the "
+                  f"designs' own published figures: {sum(c['within_25pct'] for c in checks)} of {len(checks)} "
+                  "(table in reproduce.md)")
     console.print(f"wrote {out}/reproduce.json, reproduce.md, claims.png, energy_breakdown.png "
                   f"in {time.perf_counter() - start:.1f} s")

@@ -30,6 +30,7 @@ from .bitserial import PLANES, trace_lane_utilisation
 from .config import ConfigError
 from .energy import compute_energy, leakage_energy, memory_energy
 from .gpu import attention_flops
+from .kvgen import generation_bindings
 from .mapping import Mapping
 from .registry import ArchKind, register_kind
 from .result import SimResult
@@ -91,6 +92,8 @@ def simulate_accelerator(arch: AcceleratorArch, trace: Workload, shape: Shape | 
     ts = project(trace, shape, mapping.formal)
     mem = traffic(arch, mapping, target, ts)
     bindings = bind(arch, target)
+    if mem.generation is not None:  # K/V generated on chip: the projection's work joins the schedule
+        bindings += generation_bindings(arch, mem.generation)
     lanes, lane_notes = lane_utilisations(arch, trace, shape.head_dim)
     t = timing(arch, mapping, bindings, ts, mem, efficiency_of(mapping, shape.head_dim, lanes))
     area = area_items(arch, tech)

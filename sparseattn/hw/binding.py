@@ -36,10 +36,16 @@ class Binding:
     def passes(self) -> float:
         return passes(self.unit, self.bits)
 
+    @property
+    def priced_bits(self) -> int:
+        """The width the operation is priced at: its own, or a truncating unit's narrower datapath."""
+        return min(self.bits, self.unit.bits) if self.unit.truncates else self.bits
+
 
 def passes(unit: ComputeUnit, bits: int) -> float:
-    """PE cycles one operation of ``bits`` takes on ``unit`` (bit-sliced when wider, packed when subword)."""
-    if bits > unit.bits:
+    """PE cycles one operation of ``bits`` takes on ``unit`` (bit-sliced when wider -- one pass on a truncating
+    datapath -- and packed when subword)."""
+    if bits > unit.bits and not unit.truncates:
         return float(math.ceil(bits / unit.bits))
     if unit.subword:
         return 1.0 / max(1, unit.bits // bits)

@@ -5,7 +5,8 @@
 * **sram** -- reads of K, V, Q (and replaced reads) from the buffer that holds them, and writes of everything
   fetched from DRAM (but O) into the K/V buffer, by bank size (:meth:`~sparseattn.hw.technology.Technology.
   sram_pj_per_byte`);
-* **dram** -- bytes per tensor x pJ/bit (the architecture's, else the technology table's for its DRAM kind);
+* **dram** -- bytes per tensor x pJ/bit (the architecture's, else the technology table's for its DRAM kind), and
+  every byte through the accelerator's memory interface (controller + PHY, ``dram.interface_pj_per_bit``);
 * **leakage** -- logic (by area) and SRAM (by KB) leakage power over the run (:func:`~sparseattn.hw.technology.
   leakage_mw`).
 """
@@ -22,11 +23,13 @@ QKV = ("q", "k", "v")
 
 
 def compute_energy(arch: AcceleratorArch, bindings: list[Binding], tech: Technology) -> list[EnergyItem]:
-    """One record per (unit, stage, op, bits), summed over scaling bases."""
+    """One record per (unit, stage, op, bits), summed over scaling bases; an operation on a truncating datapath is
+    priced (and recorded) at the datapath's width (:attr:`~sparseattn.hw.binding.Binding.priced_bits`)."""
     pj: dict[tuple[str, str, str, int], float] = {}
     for b in bindings:
-        key = (b.unit.name, b.stage, b.op, b.bits)
-        pj[key] = pj.get(key, 0.0) + b.count * tech.op_energy_pj(b.op, b.bits, arch.node_nm, arch.vdd)
+        bits = b.priced_bits
+        key = (b.unit.name, b.stage, b.op, bits)
+        pj[key] = pj.get(key, 0.0) + b.count * tech.op_energy_pj(b.op, bits, arch.node_nm, arch.vdd)
     return [EnergyItem(u, "compute", op, e, stage=s, bits=bits) for (u, s, op, bits), e in pj.items()]
 
 
@@ -35,6 +38,9 @@ def memory_energy(arch: AcceleratorArch, mem: Traffic, tech: Technology) -> list
     pj_bit = arch.dram.pj_per_bit or tech.dram_pj_per_bit(arch.dram.kind)
     items = [EnergyItem("dram", "dram", "write" if t == "o" else "read", n * 8 * pj_bit, tensor=t)
              for t, n in mem.dram_bytes.items()]
+    if tech.dram.interface_pj_per_bit:
+        items.append(EnergyItem("dram_interface", "dram", "transfer",
+                                sum(mem.dram_bytes.values()) * 8 * tech.dram.interface_pj_per_bit))
     for tensor, nbytes in mem.sram_read_bytes.items():
         buf = (arch.buffer_for(tensor if tensor in QKV else "k") or arch.buffers)[0]
         per_byte = tech.sram_pj_per_byte(buf.kb / buf.banks, arch.node_nm, arch.vdd)

@@ -28,7 +28,7 @@ import fnmatch
 from enum import Enum
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -103,6 +103,9 @@ class ComputeUnit(_Strict):
     )
     area_mm2: float | None = Field(default=None, gt=0, le=1e4,
                                    description="published area (overrides the bottom-up one)")
+    truncates: bool = Field(
+        default=False, description="a datapath of `bits` that drops the low bits of wider results: a wider op "
+        "takes one pass and is priced at `bits` (SOFA's 16-bit shift-add array)")
     lanes: BitSerialLanes | None = Field(
         default=None, description="bit-serial lane timing model; utilisation is then modelled from the trace"
     )
@@ -165,6 +168,13 @@ class Operands(_Strict):
     replace_reads: dict[Literal["k", "v"], str] = Field(
         default_factory=dict, description="tensor -> the trace's extra read that replaces its dense traffic"
     )
+    kv_source: Literal["dram", "generated"] = Field(
+        default="dram", description="K/V read from DRAM, or generated on chip from the tokens X (SOFA's on-demand "
+        "K/V generation, hw/kvgen.py)")
+    x_bits: int = Field(default=8, ge=1, le=32, description="bits per token element X (kv_source: generated)")
+    weight_bits: int = Field(default=16, ge=1, le=32, description="bits per W_k / W_v element for K/V generation")
+    log_weight_bits: int = Field(default=5, ge=1, le=32,
+                                 description="bits per log-format W_k element (sign + exponent) for K-hat")
 
 
 class Published(_Strict):
@@ -224,20 +234,58 @@ class AcceleratorArch(_Strict):
         return [b for b in self.buffers if tensor in b.holds]
 
 
+class EagerAttention(_Strict):
+    """How eager PyTorch attention runs on a GPU (:mod:`~sparseattn.hw.gpu_eager`): the score matrix materialised
+    between several kernels. Until measured (``benchmarks/measure_gpu_attention.py``, fitted by
+    :mod:`~sparseattn.hw.gpu_fit`) the terms are stated assumptions."""
+
+    matmul_dtype: Literal["fp16", "bf16", "fp32"] = Field(
+        default="fp16", description="dtype of the two batched matmuls (autocast: fp16; fp32 without it)")
+    launch_us: float = Field(default=8.0, ge=0, le=1e4,
+                             description="floor per kernel: PyTorch eager dispatch and launch (assumption)")
+    gemm_efficiency: float = Field(default=0.7, gt=0, le=1,
+                                   description="cuBLAS batched GEMM's attained fraction of peak (assumption)")
+    memory_efficiency: float = Field(default=0.8, gt=0, le=1,
+                                     description="elementwise kernels' attained fraction of HBM bandwidth")
+    gemm_tile: int = Field(default=128, ge=16, le=1024, description="output tile of one GEMM thread block")
+
+
 class GpuArch(_Strict):
+    """A GPU running dense attention: a FlashAttention-class kernel (``kernel: flash``, roofline with thread-block
+    waves and a launch per layer) or eager PyTorch attention (``kernel: eager``); energy as board power
+    (``energy: board``: idle + dynamic while busy, what nvidia-smi reads), dynamic power only (``dynamic``:
+    board - idle, SOFA's measurement) or the board limit for the whole run (``tdp``)."""
+
     kind: Literal["gpu"] = "gpu"
     name: str
     description: str = ""
     source: str = ""
-    peak_tflops: dict[str, float] = Field(description="dense tensor-core peak by dtype (bf16, fp16, int8, ...)")
+    peak_tflops: dict[str, Annotated[float, Field(gt=0, le=1e6)]] = Field(
+        description="dense peak by dtype (bf16, fp16, int8, fp32 ...), TFLOP/s")
     hbm_gbps: float = Field(gt=0, le=1e5)
     compute_efficiency: float = Field(gt=0, le=1, description="attained fraction of peak on attention")
     memory_efficiency: float = Field(default=0.9, gt=0, le=1)
-    board_power_w: float = Field(gt=0, le=1e5, description="board power while running attention")
-    launch_overhead_us: float = Field(default=0.0, ge=0, le=1e6)
+    board_power_w: float = Field(gt=0, le=1e5, description="board power limit (TDP)")
+    idle_power_w: float = Field(default=0.0, ge=0, le=1e5, description="board power when idle (nvidia-smi)")
+    energy: Literal["board", "dynamic", "tdp"] = Field(
+        default="board", description="what the energy counts: idle + dynamic, dynamic only, or TDP x time")
+    launch_overhead_us: float = Field(default=0.0, ge=0, le=1e6, description="per kernel launch (flash kernel)")
+    sms: int = Field(default=1, ge=1, le=10**5, description="streaming multiprocessors (thread-block waves)")
+    flash_block_q: int = Field(default=128, ge=1, le=4096, description="query rows per FlashAttention block")
+    kernel: Literal["flash", "eager"] = Field(default="flash", description="attention implementation")
+    eager: EagerAttention = EagerAttention()
     node_nm: float = Field(ge=1, le=1000)
     die_area_mm2: float = Field(gt=0, le=1e5)
     clock_mhz: float = Field(gt=0, le=1e4)
+
+    @model_validator(mode="after")
+    def _power(self) -> GpuArch:
+        if self.idle_power_w >= self.board_power_w:
+            raise ValueError(f"idle_power_w ({self.idle_power_w}) must be below board_power_w ({self.board_power_w})")
+        if self.eager.matmul_dtype not in self.peak_tflops:
+            raise ValueError(f"eager.matmul_dtype {self.eager.matmul_dtype!r} has no peak in peak_tflops "
+                             f"({sorted(self.peak_tflops)})")
+        return self
 
 
 def arch_names() -> list[str]:

@@ -74,6 +74,8 @@ class SramModel(_Strict):
 
 class DramModel(_Strict):
     pj_per_bit: dict[str, Annotated[float, Field(gt=0, le=1000)]]
+    interface_pj_per_bit: float = Field(default=0.0, ge=0, le=100,
+                                        description="the accelerator's memory interface (controller + PHY)")
 
 
 class Scaling(_Strict):

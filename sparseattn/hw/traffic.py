@@ -24,7 +24,9 @@ import numpy as np
 
 from ..core.shape import Shape
 from ..core.workload import PAIR_BASES, Workload
+from .bitplanes import plane_traffic, rates_of
 from .config import ConfigError
+from .kvgen import Generation, generated_cells
 from .mapping import Mapping, Tile
 from .schema import AcceleratorArch
 from .tiling import TiledSparsity
@@ -129,6 +131,7 @@ class Traffic:
     sram_read_bytes: dict[str, float]
     resident: dict[str, bool]  # K / V kept on chip for a whole KV head
     notes: list[str] = field(default_factory=list)
+    generation: Generation | None = None  # K/V generated on chip (operands.kv_source: generated)
 
 
 def _dense_cells(arch: AcceleratorArch, mapping: Mapping, ts: TiledSparsity, reads: KeyReads,
@@ -155,6 +158,22 @@ def _dense_cells(arch: AcceleratorArch, mapping: Mapping, ts: TiledSparsity, rea
     return cells, notes
 
 
+def _generated(arch: AcceleratorArch, mapping: Mapping, ts: TiledSparsity, reads: KeyReads,
+               cells: dict[str, np.ndarray], notes: list[str]) -> Generation | None:
+    """With on-chip K/V generation, tokens and weights replace the K and V reads (:mod:`~sparseattn.hw.kvgen`)."""
+    if arch.operands.kv_source != "generated":
+        return None
+    if arch.operands.replace_reads:
+        raise ConfigError(f"{arch.name!r}: operands.kv_source 'generated' cannot be combined with replace_reads")
+    share = 1.0 / ts.shape.group_size if mapping.gqa_share and ts.shape.group_size > 1 else 1.0
+    extra, gen, more = generated_cells(arch, mapping, ts, reads.kept, reads.predict, share)
+    for t in ("k", "v", "k_predict"):
+        cells.pop(t, None)
+    cells.update(extra)
+    notes.extend(more)
+    return gen
+
+
 def _check_replaced_reads(arch: AcceleratorArch, trace: Workload) -> None:
     for tensor, read in arch.operands.replace_reads.items():
         if read not in trace.extra_reads:
@@ -164,19 +183,39 @@ def _check_replaced_reads(arch: AcceleratorArch, trace: Workload) -> None:
             )
 
 
-def _extra_cells(arch: AcceleratorArch, trace: Workload, ts: TiledSparsity, cells: dict[str, np.ndarray],
-                 resident: dict[str, bool]) -> None:
+def _bitplane_totals(arch: AcceleratorArch, mapping: Mapping, trace: Workload, ts: TiledSparsity,
+                     resident: dict[str, bool], notes: list[str]) -> dict[str, float]:
+    """K and V totals of a bit-plane trace (:mod:`~sparseattn.hw.bitplanes`), when it carries the rates."""
+    rates = rates_of(trace)
+    if rates is None:
+        return {}
+    needs = buffer_needs(arch, ts.shape, mapping)
+    kv_buffers = {b.name for b in arch.buffers if {"k", "v"} & set(b.holds)}
+    qo = sum(needs[t] * 1024 for t in ("q", "o") if {b.name for b in arch.buffer_for(t)} & kv_buffers)
+    planes = plane_traffic(arch, ts.shape, mapping, rates, resident["k"], qo)
+    notes.extend(planes.notes)
+    return {"k": planes.k, "v": planes.v}
+
+
+def _extra_cells(arch: AcceleratorArch, mapping: Mapping, trace: Workload, ts: TiledSparsity,
+                 cells: dict[str, np.ndarray], resident: dict[str, bool], notes: list[str]) -> None:
     """Add (or substitute, for replaced tensors) the trace's extra reads to ``cells``, spread over the cells by kept
-    pairs (pair-based reads of V) or valid pairs (everything else)."""
+    pairs (pair-based reads of V) or valid pairs (everything else). A bit-plane trace's replaced K and V are counted
+    from its rates at the target shape (:mod:`~sparseattn.hw.bitplanes`)."""
     _check_replaced_reads(arch, trace)
     replace = arch.operands.replace_reads
+    planes = _bitplane_totals(arch, mapping, trace, ts, resident, notes) if replace else {}
     w_kept = ts.kept.sum(-1) / max(ts.kept.sum(), 1e-30)
     w_valid = np.broadcast_to(ts.valid.sum(-1)[None] / (ts.valid.sum() * len(ts.kept)), w_kept.shape)
     for name, nbytes in trace.extra_reads.items():
         replaced = [t for t, r in replace.items() if r == name]
         key = replaced[0] if replaced else name
         pair_based = trace.basis_of_read(name) in PAIR_BASES
-        extra = (w_kept if (pair_based and key == "v") else w_valid) * nbytes / ts.multiplicity
+        weight = w_kept if (pair_based and key == "v") else w_valid
+        if key in planes:
+            cells[key] = weight * planes[key] / ts.multiplicity
+            continue
+        extra = weight * nbytes / ts.multiplicity
         if replaced and resident[key]:  # on chip for the whole head: never more than one read of what is needed
             extra = np.minimum(extra, cells[key])
         cells[key] = extra
@@ -192,7 +231,8 @@ def traffic(arch: AcceleratorArch, mapping: Mapping, trace: Workload, ts: TiledS
     resident = residency(arch, ts.shape, mapping)
     reads = key_reads(mapping, ts)
     cells, notes = _dense_cells(arch, mapping, ts, reads, resident)
-    _extra_cells(arch, trace, ts, cells, resident)
+    generation = _generated(arch, mapping, ts, reads, cells, notes)
+    _extra_cells(arch, mapping, trace, ts, cells, resident, notes)
     total = {name: float(c.sum() * m) for name, c in cells.items()}
     scanned = reads.predict if arch.operands.predict_k_bits else 0
     sram = {
@@ -203,4 +243,4 @@ def traffic(arch: AcceleratorArch, mapping: Mapping, trace: Workload, ts: TiledS
     for t in arch.operands.replace_reads:
         sram[t] = max(total[t], sram[t])
     return Traffic(per_cell=sum(cells.values()) * m, dram_bytes=total, sram_read_bytes=sram, resident=resident,
-                   notes=notes)
+                   notes=notes, generation=generation)

@@ -9,7 +9,10 @@ Every row keeps its round-1 and round-2 maxima. No retraining.
 
 Trace: prediction = ``bits1``-bit MACs on every valid pair and ``bits2``-bit MACs on round-1 survivors, plus
 the mean/max reductions; selection = compares of both rounds; execution at ``formal_bits``. Extra DRAM
-reads: round 2 fetches the further ``bits2 - bits1`` bits of the survivors' keys.
+reads: round 2 fetches the further ``bits2 - bits1`` bits of the survivors' keys, once per tile of ``fetch_rows``
+query rows (and the query heads of a GQA group) that needs them -- the hardware fetches a key for a query tile, not
+for each (query, key) pair (:func:`tile_shared`; ``fetch_rows`` = 16, the profile's base tile and the finest query
+tile of any bundled mapping, so no mapping fetches more often).
 """
 
 from __future__ import annotations
@@ -31,12 +34,23 @@ class EnergonParams(BaselineParams):
     alpha2: float = Field(0.3, ge=-100, le=1, description="round-2 threshold on survivors")
     bits1: int = Field(2, ge=2, le=16, description="round-1 width")
     bits2: int = Field(4, ge=2, le=16, description="round-2 width")
+    fetch_rows: int = Field(16, ge=1, description="query rows sharing one fetch of a key's round-2 bits")
 
     @model_validator(mode="after")
     def _widths(self) -> EnergonParams:
         if self.bits2 < self.bits1:
             raise ValueError(f"bits2 ({self.bits2}) must be at least bits1 ({self.bits1})")
         return self
+
+
+def tile_shared(mask: torch.Tensor, group_size: int, rows: int, row0: int = 0) -> float:
+    """Keys fetched when every tile of ``rows`` query rows (counted from row 0; this block starts at ``row0``)
+    and the ``group_size`` query heads of a KV group fetch each key they need once: ``mask [B, H, n, W]``."""
+    b, h, n, w = mask.shape
+    lead = row0 % rows
+    padded = torch.nn.functional.pad(mask, (0, 0, lead, (-(n + lead)) % rows))
+    tiles = padded.view(b, h // group_size, group_size, -1, rows, w).any(dim=4).any(dim=2)
+    return float(tiles.sum(dtype=torch.float64))
 
 
 def mean_max_keep(pred: torch.Tensor, mask: torch.Tensor, alpha: float) -> torch.Tensor:
@@ -64,7 +78,8 @@ class Energon(Baseline):
     def select(self, low: object, block: RowBlock, pred: _Rounds, tally: Tally) -> torch.Tensor:
         r1, r2, valid = pred.round1, pred.round2, block.valid
         keep1 = keep_predicted_max(mean_max_keep(r1, valid.expand_as(r1), self.p.alpha1), r1, valid)
-        tally.add(round1_survivors=keep1.sum())
+        tally.add(round1_survivors=keep1.sum(),
+                  round2_fetches=tile_shared(keep1, block.call.shape.group_size, self.p.fetch_rows, block.row0))
         keep2 = mean_max_keep(r2, keep1, self.p.alpha2)
         return keep_predicted_max(keep2, r2.masked_fill(~keep1, float("-inf")), keep1)
 
@@ -80,5 +95,6 @@ class Energon(Baseline):
         w.add("predict", "add", p.aux_bits, valid + survivors, Per.PAIR)  # row means
         w.add("select", "compare", p.aux_bits, 2 * (valid + survivors), Per.PAIR)  # row max and threshold
         w.add("select", "mul", p.aux_bits, 2 * float(shape.rows), Per.ROW)
-        w.add_read("round2_key_bits", survivors * d * (p.bits2 - p.bits1) / 8, Per.PAIR_DIM)
-        w.meta["round1_survivors"] = survivors
+        fetches = tally["round2_fetches"]  # (query tile, key) pairs: shared by the tile's rows and GQA heads
+        w.add_read("round2_key_bits", fetches * d * (p.bits2 - p.bits1) / 8, Per.PAIR_DIM)
+        w.meta.update(round1_survivors=survivors, round2_fetches=fetches)

@@ -24,7 +24,8 @@ accumulates this layer's importance into the state. One block holds every row (p
 Trace: selection = accumulating importance (one ``aux_bits`` add per kept pair, D adds per head row), the top-k
 engine (streaming model of :func:`~sparseattn.methods.common.streaming_topk_compares`); QK = ``msb_bits``-bit MACs
 on every kept pair plus ``total_bits``-bit MACs for re-fetched rows; softmax and PV at ``formal_bits``. Extra
-DRAM reads: the LSBs of the keys re-fetched rows attend to.
+DRAM reads: the LSBs of the keys re-fetched rows attend to, once per tile of ``fetch_rows`` query rows (and the
+query heads of a GQA group) that needs them (:func:`~sparseattn.methods.energon.tile_shared`).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from ..core.quant import QuantizedTensor, quantize_symmetric
 from ..core.result import SparseResult
 from ..core.workload import Per, Workload
 from .common import BaselineParams, grouped_int_logits, streaming_topk_compares
+from .energon import tile_shared
 from .registry import register
 
 
@@ -54,6 +56,7 @@ class SpAttenParams(BaselineParams):
     total_bits: int = Field(12, ge=2, le=16, description="full width of Q and K")
     msb_bits: int = Field(6, ge=1, le=16, description="K bits fetched first")
     lsb_threshold: float = Field(0.1, ge=0, le=1, description="re-fetch LSBs when a row's max probability is below")
+    fetch_rows: int = Field(16, ge=1, description="query rows sharing one fetch of a key's LSBs")
 
     @model_validator(mode="after")
     def _bits(self) -> SpAttenParams:
@@ -190,7 +193,8 @@ class SpAtten(Method):
         out = attend_kept(logits.clone(), safe_keep, call.v.float(), torch.float32) * alive_rows
         _accumulate(c.state, torch.softmax(logits.masked_fill(~safe_keep, float("-inf")), dim=-1) * alive_rows, out)
         c.state["tokens"], c.state["heads"] = c.tokens, c.heads
-        tally.add(refetched_pairs=(keep & refetch).sum(), refetch_rows=refetch.float().mean())
+        tally.add(refetched_pairs=(keep & refetch).sum(), refetch_rows=refetch.float().mean(),
+                  lsb_fetches=tile_shared(keep & refetch, call.shape.group_size, p.fetch_rows))
         return out.to(call.q.dtype)
 
     def count(self, c: _Cascade, call: AttentionCall, keep: torch.Tensor, tally: Tally) -> Workload:
@@ -204,7 +208,7 @@ class SpAtten(Method):
         w.add("select", "add", p.aux_bits, kept, Per.PAIR)  # token importance
         w.add("select", "add", p.aux_bits, float(shape.rows) * d, Per.ROW_DIM)  # head importance
         w.add("select", "compare", p.aux_bits, c.top_k_work, Per.KEY)
-        w.add_read("lsb_refetch", refetched * d * (p.total_bits - p.msb_bits) / 8, Per.PAIR_DIM)
+        w.add_read("lsb_refetch", tally["lsb_fetches"] * d * (p.total_bits - p.msb_bits) / 8, Per.PAIR_DIM)
         w.meta.update({"tokens_alive": float(c.tokens.float().mean()), "heads_alive": float(c.heads.float().mean()),
                        "refetch_rows": tally["refetch_rows"], "layer": call.layer})
         return w
