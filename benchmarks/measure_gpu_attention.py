@@ -28,6 +28,8 @@ from pathlib import Path
 
 import torch
 
+from sparseattn.kernels._runtime import cuda_ms
+
 RESULTS = Path(__file__).parent / "results"
 PAPER_SHAPES = {  # model: (heads, kv_heads, head_dim, tokens, causal)
     "bert-base": (12, 12, 64, 512, False), "bert-large": (16, 16, 64, 512, False), "gpt2": (12, 12, 64, 1024, True),
@@ -81,27 +83,13 @@ class PowerSampler:
         return statistics.fmean(self.samples) if self.samples else None
 
 
-def time_ms(fn, repeats: int = 20) -> float:
-    for _ in range(3):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        fn()
-        end.record()
-        torch.cuda.synchronize()
-        times.append(start.elapsed_time(end))
-    return statistics.median(times)
-
-
 def measure(impl: str, model: str, phase: str, batch: int, heads: int, kv: int, d: int, n: int, causal: bool,
             dtype: torch.dtype) -> dict:
     q_len = 1 if phase == "decode" else n
     q = torch.randn(batch, heads, q_len, d, device="cuda", dtype=dtype)
     k, v = (torch.randn(batch, heads, n, d, device="cuda", dtype=dtype) for _ in range(2))
     fn = (lambda: eager_attention(q, k, v, causal)) if impl == "eager" else (lambda: sdpa(q, k, v, causal))
-    ms = time_ms(fn)
+    ms = cuda_ms(fn, repeats=20, warmup=3)
     reps = max(1, int(1000 / max(ms, 1e-3)))
     with PowerSampler() as power:
         for _ in range(reps):
