@@ -402,8 +402,29 @@ class Workload:
         return {f"{k.stage}/{k.op}/{k.bits}": c for k, c in sorted(self.ops.items())}
 
 
+# Meta entries that are counts: when workloads stack (layers, heads) their numbers add, and the listed structural
+# fields must agree. PADE's bit-plane read counts (written by methods/pade, turned into traffic by hw/bitplanes).
+BITPLANE_READS = "bitplane_reads"
+ADDITIVE_META: dict[str, tuple[str, ...]] = {BITPLANE_READS: ("parallel_rows", "group_heads", "bits")}
+
+
+def _merge_counts(key: str, a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any] | None:
+    """``a`` and ``b`` counts of meta entry ``key`` added; ``None`` (dropped) unless both workloads carry it."""
+    if key not in a or key not in b:
+        return None
+    structural = ADDITIVE_META[key]
+    if any(a[key][f] != b[key][f] for f in structural):
+        raise ValueError(f"cannot stack workloads whose meta[{key!r}] differ in structure ({', '.join(structural)})")
+    return {f: (v if f in structural else v + b[key][f]) for f, v in a[key].items()}
+
+
 def _merge(a: Workload, b: Workload, shape: Shape) -> Workload:
     out = Workload(shape=shape, meta=dict(a.meta))
+    for key in ADDITIVE_META:
+        merged = _merge_counts(key, a.meta, b.meta)
+        out.meta.pop(key, None)
+        if merged is not None:
+            out.meta[key] = merged
     for w in (a, b):
         for (key, per), c in w.terms.items():
             out.add(key.stage, key.op, key.bits, c, per)

@@ -26,7 +26,6 @@ from typing import Any
 
 from ..api import attention
 from ..core.workload import Workload
-from ..methods.pade.method import READ_COUNTS, merge_read_counts
 from ..models.loader import load_model
 from .fidelity import capture_qkv
 
@@ -97,7 +96,5 @@ def _trace(name: str, causal: bool, captured: dict) -> Workload:
     traces = [attention(c.q, c.k, c.v, method, causal=causal, scale=c.scale, layer=layer, state=state,
                         **params).trace for layer, c in captured.items()]
     w = sum(traces)
-    if READ_COUNTS in w.meta:  # counts the stacking kept from the first layer only
-        w.meta[READ_COUNTS] = merge_read_counts([t.meta for t in traces])
     w.meta.update({"method": method, "params": params, "setting_reason": reason})
     return w

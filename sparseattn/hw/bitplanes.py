@@ -29,12 +29,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..core.shape import Shape
-from ..core.workload import Workload
+from ..core.workload import BITPLANE_READS, Workload
 from .config import ConfigError
 from .mapping import Mapping
 from .schema import AcceleratorArch
 
-META = "bitplane_reads"
+META = BITPLANE_READS
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,7 @@ class PlaneRates:
 
 def rates_of(trace: Workload) -> PlaneRates | None:
     """The bit-plane rates of a trace, or ``None`` when it carries no counts. Counts that do not cover the whole
-    trace (calls stacked without :func:`~sparseattn.methods.pade.method.merge_read_counts`) are refused."""
+    trace are refused."""
     c = trace.meta.get(META)
     if c is None:
         return None
@@ -75,7 +75,7 @@ def rates_of(trace: Workload) -> PlaneRates | None:
     try:
         if abs(c["valid_pairs"] - source.valid_pairs) > 1e-6 * source.valid_pairs:
             raise ConfigError(f"trace meta[{META!r}] counts {c['valid_pairs']:.0f} valid pairs, the trace has "
-                              f"{source.valid_pairs}: merge the counts of stacked calls (merge_read_counts)")
+                              f"{source.valid_pairs}: regenerate the trace")
         return PlaneRates(
             parallel_rows=int(c["parallel_rows"]), group_heads=int(c["group_heads"]), bits=int(c["bits"]),
             planes_per_row_key=c["plane_rounds"] / c["valid_pairs"], planes_per_group_key=c["k_planes"] /

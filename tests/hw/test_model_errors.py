@@ -112,3 +112,22 @@ def test_gpu_kernels_pay_their_launch():
     a100 = load_arch("a100").model_copy(update={"launch_overhead_us": 50.0})
     shape = load_model_shape("bert-base").shape(128)
     assert simulate_gpu(a100, shape).latency_s >= shape.layers * 50e-6
+
+
+def test_stacked_pade_traces_carry_every_layers_read_counts():
+    """A model's layers stack into one trace (``sum``): PADE's bit-plane counts add with them, so the stacked trace
+    simulates (the main job's hardware step) and matches the per-layer counts."""
+    import torch
+
+    from sparseattn import attention
+    from sparseattn.core.workload import BITPLANE_READS
+
+    torch.manual_seed(0)
+    q, k, v = torch.randn(1, 4, 128, 64), torch.randn(1, 2, 128, 64), torch.randn(1, 2, 128, 64)
+    layers = [attention(q, k * (1 + i), v, "pade", causal=True).trace for i in range(3)]
+    stacked = sum(layers)
+    counts = stacked.meta[BITPLANE_READS]
+    assert counts["valid_pairs"] == stacked.shape.valid_pairs
+    assert counts["k_planes"] == pytest.approx(sum(t.meta[BITPLANE_READS]["k_planes"] for t in layers))
+    r = simulate(load_arch("pade"), stacked, LLAMA.shape(1024))
+    assert r.latency_s > 0 and r.dram_bytes["k"] > 0

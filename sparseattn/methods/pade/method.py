@@ -51,7 +51,7 @@ from ...core.call import AttentionCall
 from ...core.driver import Method, RowBlock, Tally
 from ...core.errors import InvalidInputError, InvalidParameterError
 from ...core.quant import quantize_symmetric
-from ...core.workload import Per, SparsityProfile, Workload
+from ...core.workload import BITPLANE_READS, Per, SparsityProfile, Workload
 from ..registry import MethodParams, register
 from .bui import active_elements, bui_offsets, truncated_keys
 from .ista import tile_order
@@ -327,12 +327,8 @@ def _trace(shape, p: PadeParams, keep: torch.Tensor, tally: Tally, hist: list[in
     w.add_read("k_bit_planes", tally["k_planes"] * d / 8, Per.PAIR_DIM)  # planes are fetched per (row group, key)
     w.add_read("v_survivors", tally["v_reads"] * d * bits / 8, Per.PAIR_DIM)  # V rows of survivors
     w.meta.update(_meta(shape, p, tally, hist, plane_rounds, survivors))
-    w.meta[READ_COUNTS] = _read_rates(shape, p, tally, keep, plane_rounds, survivors)
+    w.meta[BITPLANE_READS] = _read_rates(shape, p, tally, keep, plane_rounds, survivors)
     return w
-
-
-READ_COUNTS = "bitplane_reads"
-STRUCTURAL = ("parallel_rows", "group_heads", "bits")
 
 
 def _read_rates(shape, p: PadeParams, tally: Tally, keep: torch.Tensor, plane_rounds: float,
@@ -341,7 +337,7 @@ def _read_rates(shape, p: PadeParams, tally: Tally, keep: torch.Tensor, plane_ro
     surviving V rows per (row, key) -- one query row alone -- and per (group, key) -- the ``parallel_queries`` rows
     of every query head of a KV group sharing each fetch (the group's keys: those its last row sees) -- and the keys
     that survive for some row of their KV head. Counts, not ratios, so stacked layers add up
-    (:func:`merge_read_counts`)."""
+    (:func:`~sparseattn.core.workload.ADDITIVE_META`)."""
     b, hkv, g = shape.batch, shape.kv_heads, shape.group_size
     union = keep.reshape(b, hkv, g * shape.q_len, shape.k_len).any(dim=2)
     seen = shape.valid_mask(keep.device).any(dim=0)  # keys some row sees
@@ -358,15 +354,6 @@ def _read_rates(shape, p: PadeParams, tally: Tally, keep: torch.Tensor, plane_ro
         "union_keys": float(union[..., seen].sum()),
         "seen_keys": float(b * hkv * int(seen.sum())),
     }
-
-
-def merge_read_counts(metas: list[dict]) -> dict:
-    """The read counts of stacked calls (layers): counts add, the structure must agree."""
-    counts = [m[READ_COUNTS] for m in metas]
-    first = counts[0]
-    if any(c[k] != first[k] for c in counts for k in STRUCTURAL):
-        raise ValueError(f"cannot merge PADE read counts of different structure ({STRUCTURAL})")
-    return {k: (first[k] if k in STRUCTURAL else sum(c[k] for c in counts)) for k in first}
 
 
 def _meta(shape, p: PadeParams, tally: Tally, hist: list[int], plane_rounds: float, survivors: float) -> dict:
