@@ -134,12 +134,30 @@ def _requeue(study: optuna.Study, trial: Any) -> None:
     study.tell(trial.number, state=TrialState.FAIL)
 
 
+DRIVER_ATTR = "driver:"  # study attribute prefix: every driver that ever asked a trial of this study
+
+
+def register_driver(study: optuna.Study, me: dict[str, Any]) -> None:
+    """Record this driver on the study before it asks any trial (so a trial it leaves untagged can be traced)."""
+    study.set_user_attr(DRIVER_ATTR + me["token"], me)
+
+
+def _dead_here(driver: dict[str, Any], me: dict[str, Any]) -> bool:
+    return driver.get("host") == me["host"] and driver.get("token") != me["token"] and not _alive(driver["pid"])
+
+
 def recover_stale(study: optuna.Study, me: dict[str, Any]) -> list[int]:
-    """Fail and requeue trials left running by dead drivers on this host (other hosts' trials are left alone)."""
+    """Fail and requeue trials left running by dead drivers on this host (other hosts' trials are left alone).
+
+    A trial is tagged with its driver right after it is asked; a driver killed between the two leaves it untagged.
+    Such a trial is stale when every other driver registered on the study (:func:`register_driver`) ran on this
+    host and is gone; with a driver elsewhere it might be that one's, so it is left alone."""
+    others = [d for k, d in study.user_attrs.items() if k.startswith(DRIVER_ATTR) and d.get("token") != me["token"]]
+    untagged_dead = all(_dead_here(d, me) for d in others)
     stale = []
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        driver = t.user_attrs.get("driver") or {}
-        if driver.get("host") == me["host"] and driver.get("token") != me["token"] and not _alive(driver["pid"]):
+        driver = t.user_attrs.get("driver")
+        if _dead_here(driver, me) if driver else untagged_dead:
             _requeue(study, t)
             stale.append(t.number)
     return stale
@@ -245,6 +263,7 @@ def run_study(space: Space, cfg: StudyConfig) -> StudyResult:
     me, notes = _driver_id(), []
     if stale := recover_stale(study, me):
         notes.append(f"requeued trials {stale} left running by a stopped driver")
+    register_driver(study, me)
     target = _target(space, cfg, notes)
     prepare(space, (lambda m: None) if not cfg.progress else print)
     executor = make_executor(_space_json(space), cfg.workers, cfg.ray, cfg.ray_address)

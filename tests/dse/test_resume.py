@@ -67,3 +67,23 @@ def test_killed_study_resumes_without_losing_or_repeating(tmp_path, stop):
         assert len(retried) == 1 and retried[0].state in (TrialState.COMPLETE, TrialState.PRUNED)
         assert retried[0].params == t.params
     assert not study.get_trials(states=(TrialState.RUNNING, TrialState.WAITING))
+
+
+@pytest.mark.parametrize("other_host", [False, True])
+def test_a_trial_left_untagged_by_a_killed_driver_is_requeued(other_host):
+    """A driver killed between asking a trial and tagging it leaves an untagged running trial: it is requeued when
+    every registered driver ran here and is gone, and left alone when a driver on another host might own it."""
+    from sparseattn.dse.study import _driver_id, recover_stale, register_driver
+
+    study = optuna.create_study()
+    dead = {**_driver_id(), "pid": 2**22 + 12345, "token": "dead"}  # no such process
+    if other_host:
+        dead["host"] = "elsewhere"
+    register_driver(study, dead)
+    trial = study.ask({"x": optuna.distributions.IntDistribution(0, 9)})
+    stale = recover_stale(study, _driver_id())
+    if other_host:
+        assert stale == [] and study.get_trials(states=(TrialState.RUNNING,))
+    else:
+        assert stale == [trial.number]
+        assert study.get_trials(states=(TrialState.WAITING,))[0].user_attrs["retry_of"] == trial.number
