@@ -86,18 +86,19 @@ def flash_kernels(gpu: GpuArch, shape: Shape, dtype: str = "bf16") -> list[Kerne
     return [per] * shape.layers
 
 
-def gpu_kernels(gpu: GpuArch, shape: Shape) -> list[Kernel]:
-    """The kernel timeline of dense attention of ``shape`` on ``gpu`` (its ``kernel`` implementation)."""
+def gpu_kernels(gpu: GpuArch, shape: Shape, dtype: str = "bf16") -> list[Kernel]:
+    """The kernel timeline of dense attention of ``shape`` on ``gpu`` (its ``kernel`` implementation; ``dtype``:
+    the FlashAttention kernel's, eager attention takes ``eager.matmul_dtype``)."""
     if gpu.kernel == "eager":
         from .gpu_eager import eager_kernels
 
         return eager_kernels(gpu, shape)
-    return flash_kernels(gpu, shape)
+    return flash_kernels(gpu, shape, dtype)
 
 
 def simulate_gpu(gpu: GpuArch, shape: Shape, dtype: str = "bf16") -> SimResult:
     """Dense attention of ``shape`` on ``gpu``: latency from the kernel timeline, energy as ``gpu.energy`` says."""
-    kernels = gpu_kernels(gpu, shape) if gpu.kernel == "eager" else flash_kernels(gpu, shape, dtype)
+    kernels = gpu_kernels(gpu, shape, dtype)
     wall = wall_seconds(kernels)
     e = energy_joules(gpu, kernels)
     busy = sum(k.busy_s for k in kernels)

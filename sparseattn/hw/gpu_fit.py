@@ -89,12 +89,16 @@ def _fit(errors: list[float], values: dict[str, float]) -> Fit:
                len(errors), errors)
 
 
-def _seconds(gpu: GpuArch, run: Run) -> float:
-    from .gpu import flash_kernels
-    from .gpu_eager import eager_kernels
+def _kernels(gpu: GpuArch, run: Run) -> list:
+    """The model's kernel timeline of a measured run (its implementation, not the configuration's)."""
+    from .gpu import gpu_kernels
 
-    kernels = eager_kernels(gpu, run.shape) if run.impl == "eager" else flash_kernels(gpu, run.shape, run.dtype)
-    return wall_seconds(kernels)
+    return gpu_kernels(gpu.model_copy(update={"kernel": "eager" if run.impl == "eager" else "flash"}), run.shape,
+                       run.dtype)
+
+
+def _seconds(gpu: GpuArch, run: Run) -> float:
+    return wall_seconds(_kernels(gpu, run))
 
 
 def _select(runs: Sequence[Run], impl: str) -> list[Run]:
@@ -151,14 +155,11 @@ def fit_eager(gpu: GpuArch, runs: Sequence[Run], rounds: int = 3) -> Fit:
 def fit_busy_power(gpu: GpuArch, runs: Sequence[Run], idle_w: float) -> Fit:
     """The board power of a fully busy GPU, ``P_busy``, from each run's mean power ``idle + (P_busy - idle) x
     activity`` (activity: the model's SM-activity-weighted busy fraction of the run); least squares in watts."""
-    from .gpu import flash_kernels
-    from .gpu_eager import eager_kernels
-
     pts = []
     for r in runs:
         if r.power_w is None:
             continue
-        kernels = eager_kernels(gpu, r.shape) if r.impl == "eager" else flash_kernels(gpu, r.shape, r.dtype)
+        kernels = _kernels(gpu, r)
         activity = sum(k.activity * k.busy_s for k in kernels) / wall_seconds(kernels)
         pts.append((activity, r.power_w - idle_w))
     if not pts:
