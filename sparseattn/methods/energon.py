@@ -4,7 +4,7 @@ Round 1 scores every valid pair with Q and K at ``bits1`` (2) bits and keeps the
 ``mean + alpha1 * (max - mean)`` of the row's round-1 scores; round 2 re-scores the survivors at ``bits2`` (4)
 bits and keeps those at or above ``mean + alpha2 * (max - mean)`` of the survivors' round-2 scores; the final
 attention runs at full precision on what is left. Thresholds from the row mean and max are Energon's rule;
-the ``alpha`` values are parameters (defaults chosen on SmolLM2 to land near 20-30% density, see the README).
+the ``alpha`` values are parameters (defaults chosen on SmolLM2 to land near 20-30% density, see docs/results.md).
 Every row keeps its round-1 and round-2 maxima. No retraining.
 
 Trace: prediction = ``bits1``-bit MACs on every valid pair and ``bits2``-bit MACs on round-1 survivors, plus
