@@ -28,7 +28,7 @@ def sweep_cmd(
     from pydantic import ValidationError
 
     from ..core.files import set_aside
-    from ..eval.sweep import SweepConfig, load_rows, planned, run_sweep, with_relative_increase
+    from ..eval.sweep import SweepConfig, load_rows, with_relative_increase
     from ..models.loader import load_model
     from ..report import perplexity_rows_markdown, plot_perplexity_vs_density
 
@@ -53,21 +53,7 @@ def sweep_cmd(
         load_rows(out, config)  # a corrupt or foreign results file is refused before the model loads
         with console.status(f"loading {config.model} ..."):
             lm = load_model(config.model)
-        total = len(planned(config))
-        with Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=console,
-        ) as progress:
-            task = progress.add_task("sweep", total=total)
-
-            def on_row(row: dict[str, Any], done: int, total: int) -> None:
-                progress.update(task, completed=done, description=f"{row['text']} {row['method']} ppl {row['ppl']:.2f}")
-
-            rows = run_sweep(config, out, lm, on_row)
-            progress.update(task, completed=total)
+        rows = _run_with_progress(config, out, lm)
     except SparseAttnError as err:
         fail(str(err))
         return
@@ -77,6 +63,31 @@ def sweep_cmd(
     png = plot_perplexity_vs_density(
         rows, out / "perplexity_vs_density.png", f"{config.model}, {config.n_tokens} tokens"
     )
+    _print_rows(rows, config)
+    console.print(
+        f"wrote {out / 'results.json'}, {out / 'results.md'} and {png} in {time.perf_counter() - start:.0f} s"
+    )
+
+
+def _run_with_progress(config: Any, out: Path, lm: Any) -> list[dict[str, Any]]:
+    """The sweep's rows, with a progress bar over the planned (text, method, density) points."""
+    from ..eval.sweep import planned, run_sweep
+
+    total = len(planned(config))
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console) as progress:
+        task = progress.add_task("sweep", total=total)
+
+        def on_row(row: dict[str, Any], done: int, total: int) -> None:
+            progress.update(task, completed=done, description=f"{row['text']} {row['method']} ppl {row['ppl']:.2f}")
+
+        rows = run_sweep(config, out, lm, on_row)
+        progress.update(task, completed=total)
+    return rows
+
+
+def _print_rows(rows: list[dict[str, Any]], config: Any) -> None:
+    """The sweep's rows as a terminal table."""
     table = Table(title=f"{config.model}: perplexity vs density, {config.n_tokens} tokens, every layer sparse")
     for col in ("text", "method", "target", "parameters", "perplexity", "vs dense", "density"):
         table.add_column(col)
@@ -86,6 +97,3 @@ def sweep_cmd(
         ps = ", ".join(f"{k}={v}" for k, v in r["params"].items()) or "-"
         table.add_row(r["text"], r["method"], target, ps, f"{r['ppl']:.2f}", rel, f"{r['density']:.3f}")
     console.print(table)
-    console.print(
-        f"wrote {out / 'results.json'}, {out / 'results.md'} and {png} in {time.perf_counter() - start:.0f} s"
-    )
