@@ -119,3 +119,17 @@ def test_reproduce_command_writes_its_outputs(tmp_path):
     assert "7.43x" in result.output and (tmp_path / "reproduce.json").exists()
     bad = runner.invoke(app, ["reproduce", "--paper", "tpu"], terminal_width=200)
     assert bad.exit_code == 2 and "unknown paper" in bad.output
+
+
+def test_run_default_output_directory_is_created_in_a_fresh_clone(tmp_path, monkeypatch):
+    """`make run` passes no --out; runs/ is git-ignored, so a fresh clone lacks it (the job once refused)."""
+    from sparseattn.cli.run_cmd import default_out
+    from sparseattn.report.job import load_config
+    from sparseattn.report.main import check_before_work
+
+    monkeypatch.chdir(tmp_path)
+    assert not (tmp_path / "runs").exists()
+    out = default_out(resume=False)
+    assert out.parent == tmp_path.joinpath("runs").relative_to(tmp_path) and (tmp_path / "runs").is_dir()
+    check_before_work(load_config(None, {"quick": True}).effective(), out)  # the job's own check accepts it
+    assert default_out(resume=True).parent == out.parent  # nothing to resume yet: a new directory

@@ -23,6 +23,16 @@ def _latest_run(root: Path) -> Path | None:
     return runs[-1] if runs else None
 
 
+def default_out(resume: bool, root: Path = Path("runs")) -> Path:
+    """The default output directory: the latest run under ``root`` when resuming, else a new timestamped one.
+    ``root`` is git-ignored, so a fresh clone lacks it; it is created here (a user's own ``--out`` is not)."""
+    latest = _latest_run(root) if resume else None
+    if latest is not None:
+        return latest
+    root.mkdir(parents=True, exist_ok=True)
+    return root / datetime.now().strftime("%Y%m%d-%H%M%S")
+
+
 @app.command("run")
 def run_cmd(
     config: Path = typer.Option(None, help="run.yaml with the same options as keys (command-line options win)"),
@@ -53,8 +63,7 @@ def run_cmd(
             overrides["encoder"] = None  # skip the encoder rows
         cfg = load_config(config, overrides)
         if out is None:
-            out = (_latest_run(Path("runs")) if resume else None) or Path("runs") / datetime.now().strftime(
-                "%Y%m%d-%H%M%S")
+            out = default_out(resume)
         with Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), TimeElapsedColumn(),
                       console=console, transient=True) as progress:
             task = progress.add_task("checking the options", total=None)
