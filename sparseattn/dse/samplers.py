@@ -31,9 +31,28 @@ class AskTellGridSampler(optuna.samplers.GridSampler):
                     values: Sequence[float] | None) -> None:
         pass
 
+    def grid_point(self, trial: optuna.trial.FrozenTrial) -> dict[str, object] | None:
+        """The grid point assigned to ``trial`` (``None`` if it has none): a trial can be assigned its point and
+        stopped before its parameters are suggested (a driver killed mid-``ask``), and the point is not lost."""
+        grid_id = trial.system_attrs.get("grid_id")
+        if grid_id is None or not self._same_search_space(trial.system_attrs.get("search_space", {})):
+            return None
+        return dict(zip(self._param_names, self._all_grids[grid_id], strict=True))
 
-def make_sampler(name: str, space: Space, seed: int, n_startup: int | None = None) -> optuna.samplers.BaseSampler:
-    """The Optuna sampler ``name`` (one of :data:`~sparseattn.dse.space.SAMPLERS`) for ``space``."""
+
+def resume_seed(seed: int, n_trials: int) -> int:
+    """The seed of a driver that finds ``n_trials`` trials in its study: ``seed`` itself for a new study (same
+    seed, same trials), a seed drawn from the study's state for a resumed one, so a resumed random or Bayesian
+    study draws new points instead of repeating the first ``n_trials`` of its sequence."""
+    return seed if n_trials == 0 else (seed * 1_000_003 + n_trials) % 2**32
+
+
+def make_sampler(name: str, space: Space, seed: int, n_startup: int | None = None,
+                 n_trials: int = 0) -> optuna.samplers.BaseSampler:
+    """The Optuna sampler ``name`` (one of :data:`~sparseattn.dse.space.SAMPLERS`) for ``space``; a study that
+    already holds ``n_trials`` trials reseeds (:func:`resume_seed`), except the grid, whose order is its seed's."""
+    if name != "grid":
+        seed = resume_seed(seed, n_trials)
     startup = {} if n_startup is None else {"n_startup_trials": n_startup}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)

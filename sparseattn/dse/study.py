@@ -97,9 +97,11 @@ def _space_json(space: Space) -> str:
 def open_study(space: Space, cfg: StudyConfig, storage: str, name: str) -> optuna.Study:
     """Create the study or load it; a study made for another space is an error."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    sampler = make_sampler(cfg.sampler, space, cfg.seed, cfg.n_startup)
-    study = optuna.create_study(storage=open_storage(storage), study_name=name, sampler=sampler, load_if_exists=True,
+    study = optuna.create_study(storage=open_storage(storage), study_name=name, load_if_exists=True,
+                                sampler=optuna.samplers.RandomSampler(),  # replaced once the trials are known
                                 directions=["minimize"] * len(space.objectives))
+    held = len(study.get_trials(deepcopy=False))
+    study.sampler = make_sampler(cfg.sampler, space, cfg.seed, cfg.n_startup, held)
     mine = space.file.model_dump(mode="json", exclude={"base_dir"})
     stored = study.user_attrs.get("space")
     if stored is None:
@@ -126,11 +128,28 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _requeue(study: optuna.Study, trial: Any) -> None:
-    """Mark a running trial failed and queue its point again (it is then asked first)."""
-    if study._storage.get_trial(trial._trial_id).state != TrialState.RUNNING:
+def _assigned_point(study: optuna.Study, trial: optuna.trial.FrozenTrial, names: set[str]) -> dict[str, Any] | None:
+    """The whole point a running trial was given, or ``None`` when none was chosen yet. A driver stopped inside
+    ``ask`` leaves a trial with some or none of its parameters: an enqueued point is in its ``fixed_params``, a grid
+    trial's in its grid id; any other sampler had chosen nothing that can be lost."""
+    point = {**trial.system_attrs.get("fixed_params", {}), **trial.params}
+    if set(point) >= names:
+        return point
+    grid = getattr(study.sampler, "grid_point", None)
+    point = grid(trial) if grid is not None else None
+    return point if point is not None and set(point) >= names else None
+
+
+def _requeue(study: optuna.Study, trial: Any, names: set[str]) -> None:
+    """Mark a running trial failed and queue its point again (it is then asked first); a trial stopped before its
+    point was chosen is failed and not queued (queueing a partial point breaks the grid sampler's next ask)."""
+    frozen = study._storage.get_trial(trial._trial_id)
+    if frozen.state != TrialState.RUNNING:
         return
-    study.enqueue_trial(dict(trial.params), user_attrs={"retry_of": trial.number}, skip_if_exists=False)
+    point = _assigned_point(study, frozen, names)
+    if point is not None:
+        study.enqueue_trial(point, user_attrs={"retry_of": trial.number}, skip_if_exists=False)
+    study._storage.set_trial_user_attr(trial._trial_id, "requeued", point is not None)
     study.tell(trial.number, state=TrialState.FAIL)
 
 
@@ -146,7 +165,7 @@ def _dead_here(driver: dict[str, Any], me: dict[str, Any]) -> bool:
     return driver.get("host") == me["host"] and driver.get("token") != me["token"] and not _alive(driver["pid"])
 
 
-def recover_stale(study: optuna.Study, me: dict[str, Any]) -> list[int]:
+def recover_stale(study: optuna.Study, me: dict[str, Any], names: set[str]) -> list[int]:
     """Fail and requeue trials left running by dead drivers on this host (other hosts' trials are left alone).
 
     A trial is tagged with its driver right after it is asked; a driver killed between the two leaves it untagged.
@@ -158,7 +177,7 @@ def recover_stale(study: optuna.Study, me: dict[str, Any]) -> list[int]:
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         driver = t.user_attrs.get("driver")
         if _dead_here(driver, me) if driver else untagged_dead:
-            _requeue(study, t)
+            _requeue(study, t, names)
             stale.append(t.number)
     return stale
 
@@ -261,7 +280,8 @@ def run_study(space: Space, cfg: StudyConfig) -> StudyResult:
     name = cfg.study_name or space.file.name
     study = open_study(space, cfg, storage, name)
     me, notes = _driver_id(), []
-    if stale := recover_stale(study, me):
+    names = set(space.distributions())
+    if stale := recover_stale(study, me, names):
         notes.append(f"requeued trials {stale} left running by a stopped driver")
     register_driver(study, me)
     target = _target(space, cfg, notes)
@@ -278,7 +298,7 @@ def run_study(space: Space, cfg: StudyConfig) -> StudyResult:
             bar.update(study, target)
     finally:
         for trial in in_flight:
-            _requeue(study, trial)
+            _requeue(study, trial, names)
         executor.close()
     recs = records(study, space.objective_names)
     return StudyResult(study_name=name, storage=storage, records=recs, best=best(recs), evaluated=evaluated,
