@@ -105,7 +105,7 @@ def test_a_grid_trial_killed_before_its_parameters_is_requeued_with_its_grid_poi
     from sparseattn.dse.samplers import make_sampler
     from sparseattn.dse.study import _driver_id, recover_stale
 
-    study = optuna.create_study(sampler=make_sampler("grid", small_space, 0))
+    study = optuna.create_study(sampler=make_sampler("grid", small_space, 0), directions=["minimize"] * 2)
     _dead_driver(study)
     bare = study.ask()  # grid id assigned, no parameter suggested yet
     assert bare.params == {}
