@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint bench clean
+.PHONY: run test test-all lint bench gpu gpu-prep gpu-dry-run clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,17 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_reference.py
+
+# Every GPU measurement in one command, on a bare GPU machine (its own Python and CUDA torch; no venv, no download):
+# `make gpu-prep` here first packs the few wheels its image lacks under .gpu/ and prints the device calls to make.
+gpu:
+	bash benchmarks/gpu_all.sh
+
+gpu-prep: $(STAMP)
+	$(PY) benchmarks/gpu_all.py prep
+
+gpu-dry-run: $(STAMP)
+	$(PY) benchmarks/gpu_all.py run --dry-run
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -168,3 +168,60 @@ def fit_busy_power(gpu: GpuArch, runs: Sequence[Run], idle_w: float) -> Fit:
     busy = idle_w + slope
     errors = [(idle_w + slope * a) / (idle_w + p) - 1 for a, p in pts]
     return _fit(errors, {"busy_power_w": busy, "idle_power_w": idle_w})
+
+
+# ---------------------------------------------------------------------------------------------- measured model
+FITTERS: dict[str, Callable[[GpuArch, Measurements], Fit]] = {
+    "eager": lambda gpu, m: fit_eager(gpu, m.runs),
+    "flash": lambda gpu, m: fit_flash_efficiency(gpu, m.runs),
+    "power": lambda gpu, m: fit_busy_power(gpu, m.runs, m.idle_power_w or gpu.idle_power_w),
+}
+
+
+def fit_all(gpu: GpuArch, m: Measurements) -> tuple[dict[str, Fit], dict[str, dict]]:
+    """Every fit the measurements allow (a fit without its runs -- no eager runs, no power readings -- is skipped
+    with the reason); returns the fits and a JSON-ready report of each (values and errors, or why skipped)."""
+    fits: dict[str, Fit] = {}
+    report: dict[str, dict] = {}
+    for name, fitter in FITTERS.items():
+        try:
+            fits[name] = fitter(gpu, m)
+        except ValueError as err:
+            report[name] = {"skipped": str(err)}
+            continue
+        f = fits[name]
+        report[name] = {"values": f.values, "rms_error": f.rms_error, "max_error": f.max_error, "runs": f.runs}
+    return fits, report
+
+
+def measured_arch(base: GpuArch, m: Measurements, fits: dict[str, Fit], source: str,
+                  driver: str | None = None, torch_version: str | None = None) -> GpuArch:
+    """``base`` (the assumed, datasheet model of the measured GPU) with its fitted terms replaced and the provenance
+    recorded: the roofline's ``compute_efficiency``, eager attention's launch floor and efficiencies, the idle and
+    busy board power. Its name is the base's with ``-measured`` (e.g. ``h200-measured``), beside the assumed one."""
+    from .schema import GpuMeasurement, MeasuredFit
+
+    update: dict[str, object] = {}
+    if "flash" in fits:
+        update["compute_efficiency"] = min(1.0, fits["flash"].values["compute_efficiency"])
+    if "eager" in fits:
+        update["eager"] = base.eager.model_copy(update=fits["eager"].values)
+    if "power" in fits:
+        update["idle_power_w"] = fits["power"].values["idle_power_w"]
+        update["busy_power_w"] = fits["power"].values["busy_power_w"]
+    provenance = GpuMeasurement(
+        device=m.device, driver=driver, torch=torch_version, measurements=source, base=base.name,
+        fits={k: MeasuredFit(values=f.values, rms_error=f.rms_error, max_error=f.max_error, runs=f.runs)
+              for k, f in fits.items()})
+    data = {**base.model_dump(), **update, "name": f"{base.name}-measured", "measured": provenance,
+            "description": f"{base.description} -- terms fitted to measurements on {m.device}"}
+    return GpuArch.model_validate(data)
+
+
+def write_arch(arch: GpuArch, path: Path) -> None:
+    """The GPU model as a YAML file that :func:`~sparseattn.hw.load_arch` reads (written atomically)."""
+    import yaml
+
+    from ..core.files import write_atomic
+
+    write_atomic(path, yaml.safe_dump(arch.model_dump(mode="json", exclude_none=True), sort_keys=False))

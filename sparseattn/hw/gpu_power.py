@@ -7,8 +7,9 @@ leaves the GPU waiting for the host (PyTorch eager dispatch, ``cudaLaunchKernel`
 Power model (assumptions until measured with ``benchmarks/measure_gpu_attention.py``):
 
 * idle: the board draws ``idle_power_w`` whatever it does;
-* busy: a kernel occupying every SM draws the board limit ``board_power_w``; one occupying a fraction of them draws
-  ``idle + (limit - idle) x activity`` -- dynamic power in proportion to the SMs it keeps busy;
+* busy: a kernel occupying every SM draws ``busy_power_w`` (measured) or, until measured, the board limit
+  ``board_power_w``; one occupying a fraction of them draws ``idle + (busy - idle) x activity`` -- dynamic power in
+  proportion to the SMs it keeps busy;
 * waiting for a launch: idle power.
 
 Three ways to charge it (``GpuArch.energy``):
@@ -16,7 +17,7 @@ Three ways to charge it (``GpuArch.energy``):
 * ``board`` -- what ``nvidia-smi --query-gpu=power.draw`` integrates: idle x wall time + dynamic energy (PADE
   section VI reads nvidia-smi);
 * ``dynamic`` -- board minus idle, SOFA's measurement ("dynamic power = nvidia-smi total - idle", section VI);
-* ``tdp`` -- the board limit for the whole run (the model before issue 12; a variant).
+* ``tdp`` -- the board limit for the whole run (a variant: the upper bound of what a busy board can draw).
 """
 
 from __future__ import annotations
@@ -50,8 +51,8 @@ def wall_seconds(kernels: Sequence[Kernel]) -> float:
 
 
 def dynamic_joules(gpu: GpuArch, kernels: Sequence[Kernel]) -> float:
-    """Energy above idle: ``(limit - idle) x activity x busy`` summed over the kernels."""
-    return sum((gpu.board_power_w - gpu.idle_power_w) * k.activity * k.busy_s for k in kernels)
+    """Energy above idle: ``(busy power - idle) x activity x busy time`` summed over the kernels."""
+    return sum((gpu.busy_w - gpu.idle_power_w) * k.activity * k.busy_s for k in kernels)
 
 
 def energy_joules(gpu: GpuArch, kernels: Sequence[Kernel]) -> dict[str, float]:

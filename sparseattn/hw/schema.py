@@ -250,6 +250,26 @@ class EagerAttention(_Strict):
     gemm_tile: int = Field(default=128, ge=16, le=1024, description="output tile of one GEMM thread block")
 
 
+class MeasuredFit(_Strict):
+    """One fit of a GPU model's terms to measurements: the fitted values and the model's relative error."""
+
+    values: dict[str, float]
+    rms_error: float = Field(ge=0)
+    max_error: float = Field(ge=0)
+    runs: int = Field(ge=1)
+
+
+class GpuMeasurement(_Strict):
+    """Where a measured GPU model's terms come from (``benchmarks/measure_gpu_attention.py`` on the device)."""
+
+    device: str
+    driver: str | None = None
+    torch: str | None = None
+    measurements: str = Field(description="the measurement file the terms were fitted to")
+    base: str = Field(description="the assumed (datasheet) model the measured terms replace terms of")
+    fits: dict[str, MeasuredFit]
+
+
 class GpuArch(_Strict):
     """A GPU running dense attention: a FlashAttention-class kernel (``kernel: flash``, roofline with thread-block
     waves and a launch per layer) or eager PyTorch attention (``kernel: eager``); energy as board power
@@ -266,6 +286,8 @@ class GpuArch(_Strict):
     compute_efficiency: float = Field(gt=0, le=1, description="attained fraction of peak on attention")
     memory_efficiency: float = Field(default=0.9, gt=0, le=1)
     board_power_w: float = Field(gt=0, le=1e5, description="board power limit (TDP)")
+    busy_power_w: float | None = Field(default=None, gt=0, le=1e5, description=(
+        "board power of a kernel that keeps every SM busy; unset: the board limit (an assumption until measured)"))
     idle_power_w: float = Field(default=0.0, ge=0, le=1e5, description="board power when idle (nvidia-smi)")
     energy: Literal["board", "dynamic", "tdp"] = Field(
         default="board", description="what the energy counts: idle + dynamic, dynamic only, or TDP x time")
@@ -277,11 +299,20 @@ class GpuArch(_Strict):
     node_nm: float = Field(ge=1, le=1000)
     die_area_mm2: float = Field(gt=0, le=1e5)
     clock_mhz: float = Field(gt=0, le=1e4)
+    measured: GpuMeasurement | None = Field(default=None, description="set when terms were fitted on the device")
+
+    @property
+    def busy_w(self) -> float:
+        """Board power of a fully busy GPU: measured when fitted, else the board limit."""
+        return self.board_power_w if self.busy_power_w is None else self.busy_power_w
 
     @model_validator(mode="after")
     def _power(self) -> GpuArch:
         if self.idle_power_w >= self.board_power_w:
             raise ValueError(f"idle_power_w ({self.idle_power_w}) must be below board_power_w ({self.board_power_w})")
+        if self.busy_power_w is not None and not self.idle_power_w < self.busy_power_w <= self.board_power_w * 1.05:
+            raise ValueError(f"busy_power_w ({self.busy_power_w}) must lie between idle_power_w ({self.idle_power_w}) "
+                             f"and the board limit ({self.board_power_w}, 5% measurement slack)")
         if self.eager.matmul_dtype not in self.peak_tflops:
             raise ValueError(f"eager.matmul_dtype {self.eager.matmul_dtype!r} has no peak in peak_tflops "
                              f"({sorted(self.peak_tflops)})")

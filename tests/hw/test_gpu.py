@@ -125,3 +125,38 @@ def test_busy_power_fit():
     fit = fit_busy_power(a100, runs, 60.0)
     assert fit.values["busy_power_w"] == pytest.approx(330) and fit.max_error < 1e-9
     assert math.isfinite(fit.rms_error)
+
+
+def test_a_measured_gpu_model_takes_its_fitted_terms_and_says_where_they_come_from(tmp_path):
+    """The fits of a measurement become a GPU model file beside the assumed one (``h200-measured`` beside ``h200``):
+    fitted efficiency, eager terms and busy power replace the assumptions, the provenance is recorded, the file loads,
+    and the busy power it measured is what its energy charges."""
+    from sparseattn.hw.gpu_fit import Measurements, fit_all, measured_arch, write_arch
+    from sparseattn.hw.gpu_power import dynamic_joules
+
+    h200 = load_arch("h200")
+    truth = h200.model_copy(update={"compute_efficiency": 0.55})
+    runs = [r.model_copy(update={"power_w": 500.0}) for r in _synthetic(h200, "sdpa", truth, SHAPES)]
+    m = Measurements(device="NVIDIA H200", idle_power_w=80.0, runs=runs)
+    fits, report = fit_all(h200, m)
+    assert set(fits) == {"flash", "power"} and "skipped" in report["eager"]  # no eager runs: said, not invented
+    arch = measured_arch(h200, m, fits, "gpu_attention.json", driver="580.1", torch_version="2.11")
+    assert arch.name == "h200-measured" and arch.compute_efficiency == pytest.approx(0.55, rel=0.03)
+    assert arch.idle_power_w == 80.0 and arch.busy_w == pytest.approx(fits["power"].values["busy_power_w"])
+    assert arch.measured.device == "NVIDIA H200" and arch.measured.fits["flash"].runs == len(SHAPES)
+    assert arch.eager == h200.eager  # unmeasured terms stay the assumed ones
+    write_arch(arch, tmp_path / "h200-measured.yaml")
+    loaded = load_arch(tmp_path / "h200-measured.yaml")
+    assert loaded == arch
+    ks = [Kernel("busy", 1e-3, 1.0)]
+    assert dynamic_joules(loaded, ks) == pytest.approx((loaded.busy_w - 80.0) * 1e-3)
+    assert dynamic_joules(h200, ks) == pytest.approx((700 - 70) * 1e-3)  # unmeasured: the board limit
+
+
+def test_a_busy_power_outside_idle_and_the_board_limit_is_refused():
+    from sparseattn.hw.config import ConfigError
+
+    h200 = load_arch("h200").model_dump()
+    for busy in (50.0, 900.0):
+        with pytest.raises((ValueError, ConfigError), match="busy_power_w"):
+            type(load_arch("h200")).model_validate({**h200, "busy_power_w": busy})
