@@ -24,8 +24,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..api import attention
 from ..core.workload import Workload
+from ..methods.entry import attention
 from ..models.loader import load_model
 from .fidelity import capture_qkv
 
