@@ -16,12 +16,13 @@ from pathlib import Path
 
 from sparseattn.core.shape import Shape
 from sparseattn.hw import load_model_shape, load_trace, simulate
-from sparseattn.hw.spatial import figures, load_mesh, sweep, topology
+from sparseattn.hw.spatial import load_mesh, sweep, topology
 from sparseattn.hw.spatial.dataflows import Tables
 from sparseattn.hw.spatial.des import simulate_plan
 from sparseattn.hw.spatial.orchestrator import Layout, build_plan
 from sparseattn.hw.spatial.plan import estimate
 from sparseattn.hw.spatial.simulate import plan_for, prepare
+from sparseattn.report import spatial_figures as figures
 from sparseattn.report.tables import markdown_table
 
 RESULTS = Path(__file__).parent / "results"
