@@ -24,8 +24,6 @@ from .space import Constraints
 AREA_BUDGET = "the area budget (constraints.area_mm2_max)"
 SRAM_BUDGET = "the SRAM budget (constraints.sram_kb_max)"
 
-CONSTRAINT_NAMES = ("buffers", "area", "sram")
-
 
 @dataclass
 class Feasibility:
