@@ -1,5 +1,6 @@
 """Block-sparse STAR-style attention: SOFA/STAR's predict -> distributed top-k -> sorted updating, at the block
-granularity a GPU runs (``shared/research/sofa_star.md`` §2.3-2.5, §5; ``anchors.md`` §1.1 for the block peers).
+granularity a GPU runs (SOFA §III-B to §III-D; the block-level peers named below: MInference, arXiv 2407.02490;
+SpargeAttn, arXiv 2502.18137; FlexPrefill, arXiv 2502.20766; XAttention, arXiv 2503.16428; NSA, arXiv 2502.11089).
 
 This module is the CPU reference (``star_block``) and the truth the Triton kernels of :mod:`sparseattn.kernels`
 are tested against, pair for pair; ``star_gpu`` has the same parameters and runs those kernels (its selection is
@@ -9,7 +10,7 @@ this module's, so ``sparseattn.select(..., method="star_gpu")`` is the reference
 the mean of its queries (pooled in float32), quantised symmetrically to ``bits``-bit codes with one scale per
 (batch, head); integer products are exact in float32, so a kernel reproduces the scores bit for bit:
 
-* ``dlzs`` -- SOFA's differential leading-zero scheme (§2.3, Fig. 7(c) floor snap): the pooled query code goes to
+* ``dlzs`` -- SOFA's differential leading-zero scheme (SOFA §III-B, Fig. 7(c) floor snap): the pooled query code goes to
   the log domain (``sign * 2^floor(log2|q|)``: a shift amount), keys stay linear ``bits``-bit codes; the score of a
   key block is the largest shift-add estimate ``sum_d sign(q_d) (|k_d| << e(q_d))`` over its keys the block may
   see. Add-only on an accelerator; a GPU evaluates the same integers with INT8 tensor-core MACs.
@@ -20,27 +21,16 @@ the mean of its queries (pooled in float32), quantised symmetrically to ``bits``
   ``q . k_hi + sum_d max(q_d, 0) (2^(bits - planes) - 1)`` maximised over the block's keys -- the optimistic score
   PADE's guard compares, so a block is dropped only when even its bound ranks low.
 
-Default ``dlzs``, by measurement: recall of the exact block top-k (blocks ranked by their largest exact logit, the
-same budget, no forced blocks, GQA-shared) over the 30 layers of SmolLM2-135M on 2048 tokens of moby-dick:
-
-=============  ===========  ========  ========  ========
-keep ratio     block q x k  dlzs      pooled    pade
-=============  ===========  ========  ========  ========
-0.25           128 x 64     **0.69**  0.64      0.67
-0.25           64 x 64      **0.72**  0.61      0.68
-0.10           128 x 64     0.53      **0.66**  0.52
-0.10           64 x 64      **0.64**  0.62      0.62
-=============  ===========  ========  ========  ========
+Default ``dlzs``, by measurement: the recall of the exact block top-k by each predictor over the 30 layers of
+SmolLM2-135M (``benchmarks/results/bench_blocksparse.md``, written by ``benchmarks/bench_blocksparse.py``).
 
 Cost per head: ``dlzs``/``pade`` ``Tq x Nk x D`` INT8 operations, ``1 / (2 block_q)`` of dense attention's MACs
 (0.4% at 128-query blocks); ``pooled`` ``Tq x Tk x D``, ``block_k`` times less. ``pooled`` is the choice at very low
 budgets or when prediction time must vanish; ``dlzs`` ranks best at the budgets that keep accuracy.
 
-Default budget (``ratio=0.3``, ``local_blocks=6``), by SmolLM2-135M perplexity on 4096 tokens of moby-dick
-(dense 43.78; causal, 128 x 64 blocks, dlzs): ratio 0.25 with 1 local block +4.4% at density 0.24, with 3 local
-blocks +2.9% (0.26); ratio 0.4 +2.6% (0.40); **ratio 0.3 with 6 local blocks +1.6% (0.33)**; mass 0.9 with 3 local
-+1.8% (0.38); mass 0.95 +1.5% (0.46), with 4 local +1.1% (0.48); mass 0.97 with 2 local +1.05% (0.54). The recent
-window buys the most accuracy per kept block; ``ratio`` keeps the speed predictable.
+Default budget (``ratio=0.3``, ``local_blocks=6``), by SmolLM2-135M perplexity on 4096 tokens of moby-dick against
+the other ``ratio`` / ``mass`` and ``local_blocks`` settings in ``benchmarks/results/bench_blocksparse.md``: the
+recent window buys the most accuracy per kept block; ``ratio`` keeps the speed predictable.
 
 With ``group_shared`` (default) the query heads of one GQA group share one selection: their block scores are
 maximised over the group (as NSA shares selected blocks over a group), so a kernel loads each kept KV block
@@ -51,8 +41,8 @@ once per group.
 gamma, XAttention's tau). The first block (attention sink), the diagonal blocks and ``local_blocks`` blocks before
 the diagonal are always kept and count towards the budget. With ``segments > 1`` the key-block row is cut into
 SADS sub-segments of ``ceil(Tk / segments)`` blocks aligned at block 0, each keeping its own ``ratio`` of its valid
-blocks (SOFA's distributed sorting, §2.4; ratio mode only). The kept blocks are listed in descending predicted
-score, ties by block index (SU-FA's visiting order, §2.5), then the unkept ones in the same order.
+blocks (SOFA's distributed sorting, SOFA §III-C; ratio mode only). The kept blocks are listed in descending predicted
+score, ties by block index (SU-FA's visiting order, SOFA §III-D), then the unkept ones in the same order.
 
 **Attend**: exact softmax over every valid pair of the kept blocks (causal masking inside blocks). A row with no
 kept valid pair (possible only with both ``keep_first`` and ``keep_diagonal`` off) outputs zeros.
@@ -247,7 +237,8 @@ class StarBlock(Method):
         return BlockChoice(keep & block.valid, blocks, order)
 
     def score(self, prediction: BlockScores) -> torch.Tensor:
-        """Each pair's block score (what :meth:`Selection.blocks` orders the kept blocks by)."""
+        """Each pair's block score (what :meth:`~sparseattn.core.selection.Selection.blocks` orders the kept
+        blocks by)."""
         return prediction.pairs()
 
     def attend(self, ctx: _Ctx, block: RowBlock, prediction: BlockScores, chosen: BlockChoice, tally: Tally):
