@@ -1,7 +1,7 @@
 """Normalising an architecture to another setting: as published, at another node, or iso-PADE.
 
 PADE compares every baseline at **28 nm, 800 MHz, the same PE-array area, 352 KB SRAM and 256 GB/s HBM**
-(its Table III; shared/research/pade.md section 6.4). :func:`iso` applies such a setting:
+(its Table III and the baselines of section VI). :func:`iso` applies such a setting:
 
 * node, clock (and the node's nominal voltage) replaced;
 * the SRAM total set to the setting's: buffers that hold no K/V keep their size and the K/V buffers share the

@@ -13,7 +13,7 @@ tiles visited before) - alpha*radius`` (the best key so far is never pruned, and
 after the last round). So all keys of all tiles are evaluated round by round with no loop over tiles or
 tokens, and the pruning decisions are those of the sequential algorithm.
 
-Defaults where the paper is silent (``shared/research/pade.md`` §10): quantisation per tensor (``head`` also
+Defaults where the paper is silent: quantisation per tensor (``head`` also
 allowed; per-token K scales would make the BUI offsets key-dependent, so they are refused); ISTA tiles of
 64 keys, head-tail order with 1 head and 2 tail tiles; rows are processed in chunks of whole tiles (the
 tile order follows the chunk's last row); ``final_mask`` off -- on, survivors are cut to
