@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from sparseattn.hw import AcceleratorArch, load_arch, load_model_shape, simulate, trace_for
+from sparseattn.hw import capabilities, load_arch, load_model_shape, simulate, trace_for
 from sparseattn.hw.gpu import H100_SDPA_MS, roofline_seconds
 from sparseattn.hw.normalise import iso
 from sparseattn.report.claim import sim_shape
@@ -62,7 +62,7 @@ def side_by_side(model: str = "llama2-7b", seq: int = 2048) -> list[dict]:
     rows = []
     for name in ARCHS:
         arch = load_arch(name)
-        settings = [("published", arch)] + ([("iso-PADE", iso(arch))] if isinstance(arch, AcceleratorArch) else [])
+        settings = [("published", arch)] + ([("iso-PADE", iso(arch))] if capabilities(arch).normalisable else [])
         for mode, a in settings:
             rows.append(_row(name, mode, simulate(a, trace_for(a, shape.causal), shape), arch))
     return rows

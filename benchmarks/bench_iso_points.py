@@ -5,7 +5,8 @@ PADE's Table III compares designs at equal accuracy. Our accuracy measure is the
 ``bench_baselines.py``. PADE's bundled trace setting (``alpha=0.4, radius=16``) measures +2.11% there
 (``bench_pade.json``). This script measures Sanger (threshold) and SOFA (``keys="k"``, keep fraction ``k``) at
 settings around that change, so the density where each design's perplexity change equals PADE's can be read off by
-interpolation (:mod:`sparseattn.report.isopoints`). DOTA has no trained detector here, so it has no such point.
+interpolation (the settings chosen: :data:`sparseattn.eval.hwtraces.VARIANTS`). DOTA has no trained detector
+here, so it has no such point.
 
 Rows go to ``benchmarks/results/bench_iso_points.json`` as they finish; a rerun resumes.
 ``python benchmarks/bench_iso_points.py`` (about 10 minutes on 2 cores).

@@ -3,7 +3,7 @@
 1. Perplexity (moby-dick and sotu; 1024 and 2048 tokens): FP dense, INT8 dense, PADE at alpha in
    {0.4, 0.5, 0.6, 0.8} with the paper's radius 5, and the ``threshold`` oracle at the same margin
    ``delta = alpha * radius``; at 1024 tokens also radius 16 (the margin that gives the paper's ~70-75%
-   sparsity on this small model, see ``shared/research/oracle_frontier.md``). Per PADE run, from the traces
+   sparsity on this small model, see ``benchmarks/results/bench_pade.md``). Per PADE run, from the traces
    of all 30 layers: density, planes fetched per key, K bits read vs dense INT8, computation and memory
    fractions, PE utilisation.
 2. ISTA: head-tail vs plain tile order, operations (plane rounds + rescales) at alpha 0.5.

@@ -16,12 +16,13 @@ from pathlib import Path
 
 from sparseattn.core.shape import Shape
 from sparseattn.hw import load_model_shape, load_trace, simulate
-from sparseattn.hw.spatial import figures, load_mesh, sweep, topology
+from sparseattn.hw.spatial import load_mesh, sweep, topology
 from sparseattn.hw.spatial.dataflows import Tables
 from sparseattn.hw.spatial.des import simulate_plan
 from sparseattn.hw.spatial.orchestrator import Layout, build_plan
 from sparseattn.hw.spatial.plan import estimate
 from sparseattn.hw.spatial.simulate import plan_for, prepare
+from sparseattn.report import spatial_figures as figures
 from sparseattn.report.tables import markdown_table
 
 RESULTS = Path(__file__).parent / "results"
@@ -154,7 +155,7 @@ def markdown(rows, ratios, sens, valid, timing, figs) -> str:
         f"the same STAR cores run stage-isolated and uncoordinated (the headline baseline), and "
         f"**{min(flash):.2f}-{max(flash):.2f}x** the same mesh running dense FlashAttention, at 128k-1M tokens on "
         f"Llama2-7B and Llama3-8B prefill. The paper reports **{PAPER}x** over \"the baseline design\", which its "
-        "available text does not define (shared/research/sofa_star.md 3.3). Ours / paper: "
+        "available text (its abstract, arXiv 2512.20198) does not define. Ours / paper: "
         f"{min(iso) / PAPER:.2f}-{max(iso) / PAPER:.2f}.", "",
         "Assumptions that produce it (all in `sparseattn/hw/spatial/configs/*.yaml` and the module docstrings): the "
         "STAR core of `hw/configs/star.yaml` (SOFA Table III) running the bundled SmolLM2 `star` trace carried to "

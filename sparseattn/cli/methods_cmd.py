@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.markup import escape
 from rich.table import Table
 
-from ..api import list_methods
+from ..methods.entry import list_methods
 from ._app import app, console
 
 

@@ -45,6 +45,7 @@ def simulate_cmd(
         with_density,
     )
     from ..hw.normalise import iso
+    from ..hw.registry import capabilities
 
     try:
         check_writable(json_out, "--json")
@@ -55,10 +56,7 @@ def simulate_cmd(
         a = load_arch(arch)
         given = {"--iso": iso_pade, "--density": density is not None, "--trace": trace is not None,
                  "--mapping": mapping is not None, "--q-tile": q_tile is not None, "--k-tile": k_tile is not None}
-        if getattr(a, "kind", "") == "gpu" and any(given.values()):
-            raise SparseAttnError(
-                f"{', '.join(k for k, v in given.items() if v)} do not apply to the GPU {a.name!r}: a GPU runs "
-                "dense attention of the shape (its roofline has no trace, tiles or iso setting)")
+        _check_options(a, [k for k, v in given.items() if v])
         tech = load_technology(technology) if technology is not None else None
         if iso_pade:
             a = iso(a)
@@ -68,7 +66,7 @@ def simulate_cmd(
             tr = with_density(tr, density)
         m = load_mapping(mapping) if mapping is not None else None
         if q_tile is not None or k_tile is not None:
-            m = (m or a.mapping).with_formal(q_tile, k_tile)
+            m = (m or capabilities(a).mapping(a)).with_formal(q_tile, k_tile)
         start = time.perf_counter()
         result = simulate(a, tr, target, m, tech)
         result.notes.append(f"simulated in {time.perf_counter() - start:.3f} s")
@@ -80,6 +78,27 @@ def simulate_cmd(
         write_atomic(json_out, json.dumps(result.to_json(), indent=2))
     if csv_out is not None:
         write_atomic(csv_out, result.to_csv())
+
+
+# what each option needs of the architecture's kind (sparseattn.hw.registry.Capabilities), and why it lacks it
+NEEDS = {"--iso": ("normalisable", "it cannot be normalised to another node, clock or SRAM"),
+         "--density": ("runs_trace", "it runs dense attention of the shape, whatever the trace"),
+         "--trace": ("runs_trace", "it runs dense attention of the shape, whatever the trace"),
+         "--mapping": ("mapping", "it takes no mapping (no tiles)"),
+         "--q-tile": ("mapping", "it takes no mapping (no tiles)"),
+         "--k-tile": ("mapping", "it takes no mapping (no tiles)")}
+
+
+def _check_options(arch: Any, given: list[str]) -> None:
+    """Refuse options the architecture's kind has no use for (a GPU's roofline has no trace, tiles or iso
+    setting), naming each and why."""
+    from ..hw.registry import arch_kind, capabilities
+
+    caps = capabilities(arch)
+    lacking = [o for o in given if getattr(caps, NEEDS[o][0]) in (None, False)]
+    if lacking:
+        why = "; ".join(dict.fromkeys(NEEDS[o][1] for o in lacking))
+        raise SparseAttnError(f"{', '.join(lacking)} do not apply to {arch_kind(arch).describe(arch)}: {why}")
 
 
 def _print_sim(result: Any, arch: Any) -> None:

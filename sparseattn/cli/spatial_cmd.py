@@ -33,7 +33,8 @@ def spatial_cmd(
     out: Path = typer.Option(None, help="output directory (default runs/spatial-<timestamp>)"),
 ) -> None:
     """Sweep Spatial-STAR and its baselines: throughput, latency, utilisation, NoC, energy, area."""
-    from ..hw.spatial import figures, sweep
+    from ..hw.spatial import sweep
+    from ..report import spatial_figures as figures
 
     designs = design or list(sweep.DESIGNS)
     seqs = seq or list(sweep.SEQS)

@@ -13,6 +13,8 @@ from .errors import InvalidInputError
 from .quant import check_bits
 
 INT_DTYPES = (torch.int8, torch.int16, torch.int32, torch.int64, torch.uint8)
+# elements of a key bit-plane PADE's GSAT AND tree reads at once: eight 8-element sub-groups (PADE section V-D)
+PLANE_SLICE = 64
 
 
 def _check_int(name: str, x: object) -> torch.Tensor:

@@ -12,7 +12,7 @@ Format versions:
   per-row timing samples.
 * **1** (no ``format_version``, written before 2026-11): ``read_basis`` was optional and a missing entry was read
   as key-dim scaling -- which mis-scaled PADE's bit-plane reads by the pair/key ratio. Version-1 files are
-  refused; :func:`read_trace` with ``upgrade=True`` accepts one when every extra read it has carries a basis (the
+  refused; :func:`parse_trace` with ``upgrade=True`` accepts one when every extra read it has carries a basis (the
   upgrade is then lossless) and still refuses one that does not.
 """
 

@@ -1,5 +1,9 @@
-"""Constraints checked before a trial simulates anything: the mapping's tiles fit the buffers (always, by
-:func:`~sparseattn.hw.check_fit`), and the optional area and SRAM budgets of the space.
+"""Constraints checked before a trial simulates anything: the mapping's tiles fit the buffers (always, for a kind
+with buffers, by its ``check_fit`` capability), and the optional area and SRAM budgets of the space.
+
+What each constraint measures comes from the architecture kind's capabilities
+(:class:`~sparseattn.hw.registry.Capabilities`); a budget on a kind that cannot measure it (an SRAM budget on a
+GPU, an area budget on a kind without an area model) is an error naming the budget, never a skipped constraint.
 
 Each constraint gives a value in Optuna's convention (``<= 0`` feasible, ``> 0`` violated, in units of the
 budget: 0.1 is 10 % over), which the study hands to the sampler with ``Trial.set_constraint`` so TPE and the GP
@@ -12,11 +16,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..core.shape import Shape
-from ..hw import AcceleratorArch, area_items, check_fit, load_technology
 from ..hw.config import ConfigError
+from ..hw.registry import capabilities, require
+from ..hw.technology import load_technology
 from .space import Constraints
 
-CONSTRAINT_NAMES = ("buffers", "area", "sram")
+AREA_BUDGET = "the area budget (constraints.area_mm2_max)"
+SRAM_BUDGET = "the SRAM budget (constraints.sram_kb_max)"
 
 
 @dataclass
@@ -37,17 +43,25 @@ class Feasibility:
 
 
 def arch_area_mm2(arch: Any) -> float:
-    """Area of an architecture without simulating it (a GPU: its die)."""
-    if isinstance(arch, AcceleratorArch):
-        return sum(a.mm2 for a in area_items(arch, load_technology()))
-    return float(getattr(arch, "die_area_mm2", 0.0))
+    """Area of an architecture without simulating it (a GPU: its die); an error for a kind without an area model."""
+    return float(require(arch, "area_mm2", AREA_BUDGET)(arch, load_technology()))
+
+
+def check_budgets(arch: Any, limits: Constraints) -> None:
+    """Raise :class:`~sparseattn.hw.registry.MissingCapabilityError` when ``limits`` sets a budget that ``arch``'s
+    kind cannot measure."""
+    if limits.area_mm2_max is not None:
+        require(arch, "area_mm2", AREA_BUDGET)
+    if limits.sram_kb_max is not None:
+        require(arch, "sram_kb", SRAM_BUDGET)
 
 
 def _buffers(arch: Any, shape: Shape) -> tuple[float, str | None]:
-    if not isinstance(arch, AcceleratorArch):
+    fit = capabilities(arch).check_fit
+    if fit is None:  # the kind has no buffers to fit (a GPU)
         return 0.0, None
     try:
-        check_fit(arch, shape, arch.mapping)
+        fit(arch, shape, None)
     except ConfigError as err:
         return 1.0, str(err)
     return 0.0, None
@@ -55,6 +69,7 @@ def _buffers(arch: Any, shape: Shape) -> tuple[float, str | None]:
 
 def check(arch: Any, shape: Shape, limits: Constraints) -> Feasibility:
     """Every constraint of ``arch`` under its mapping at ``shape`` (see the module docstring)."""
+    check_budgets(arch, limits)
     out = Feasibility()
     value, reason = _buffers(arch, shape)
     out.values["buffers"] = value
@@ -66,7 +81,7 @@ def check(arch: Any, shape: Shape, limits: Constraints) -> Feasibility:
         if area > limits.area_mm2_max:
             out.reasons.append(f"area {area:.3f} mm2 exceeds the budget of {limits.area_mm2_max} mm2")
     if limits.sram_kb_max is not None:
-        kb = float(getattr(arch, "sram_kb", 0.0))
+        kb = float(require(arch, "sram_kb", SRAM_BUDGET)(arch))
         out.values["sram"] = (kb - limits.sram_kb_max) / limits.sram_kb_max
         if kb > limits.sram_kb_max:
             out.reasons.append(f"on-chip SRAM {kb:.0f} KB exceeds the budget of {limits.sram_kb_max} KB")

@@ -17,10 +17,10 @@ from typing import Any
 
 import torch
 
-from ..api import attention
 from ..core.errors import SparseAttnError
 from ..core.files import write_atomic
 from ..core.workload import Workload
+from ..methods.entry import attention
 from .accuracy import cache_root, driver_model, param_key
 from .space import AccuracySpec
 

@@ -23,7 +23,7 @@ from ..core.shape import Shape
 from ..hw import load_arch, load_model_shape, load_trace, method_of, trace_for, with_density
 from ..methods import registry
 from .candidate import Candidate, build
-from .constraints import Feasibility, check
+from .constraints import Feasibility, check, check_budgets
 from .dims import Dim, Target, expand
 from .objectives import Objective, get_objective
 from .qkv import capture_layers
@@ -208,6 +208,10 @@ def resolve(f: SpaceFile, check_values: bool = True, check_constraints: bool = T
     space = Space(file=f, arch=arch, method=method, shape_name=shape_name, shape=shape, dims=dims,
                   objectives=objectives, n_layers=n_layers, accuracy_layers=layers)
     _check_objectives(f, space)
+    try:
+        check_budgets(arch, f.constraints)
+    except SparseAttnError as err:
+        raise SpaceError(f"space {f.name!r}: {err}") from None
     if check_values:
         _check_values(space)
     if check_constraints:

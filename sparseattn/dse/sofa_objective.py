@@ -1,5 +1,5 @@
-"""SOFA's own tiling objective (SOFA, MICRO'24, section III-E "cross-stage coordinated tiling" and its DSE;
-``shared/research/sofa_star.md`` 2.6 and 5 item 8), so the paper's search can be rerun as it describes.
+"""SOFA's own tiling objective (SOFA, MICRO'24, section III-E "cross-stage coordinated tiling" and its DSE, and
+section V-B-1), so the paper's search can be rerun as it describes.
 
     minimise  L(R) = L_CE + alpha * L_cmp + beta * L_exp                         (Eq. 2)
               L_cmp = sum_i (Bc_i * k_i) / sum_i (S * k_i)                       (Eq. 3, sorting cost)

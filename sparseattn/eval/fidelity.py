@@ -15,11 +15,11 @@ from typing import Any
 
 import torch
 
-from ..api import attention
 from ..core.attention import grouped_scores, masked_softmax_, valid_mask_4d
 from ..core.result import SparseResult
 from ..core.shape import ceil_count
 from ..core.validation import validate_qkv
+from ..methods.entry import attention
 from ..models.loader import LoadedModel
 from ..models.patch import CapturedQKV, patch
 from .corpora import load_text

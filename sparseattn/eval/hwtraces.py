@@ -15,7 +15,7 @@ hardware layer (:mod:`sparseattn.hw`) only reads the JSON files, so simulation n
 :data:`VARIANTS` are further named traces of a method at another setting (``<name>.json``, ``<name>-bidir.json``):
 the **equal-accuracy** operating points of PADE's iso comparison (issue 12): the setting at which the method's
 perplexity change on SmolLM2 (every layer, Moby-Dick, 1024 tokens) equals that of PADE's bundled setting, +2.11%,
-interpolated between measured points (:mod:`sparseattn.report.isopoints`).
+interpolated between the two measured points each reason names (``benchmarks/results/bench_iso_points.json``).
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..api import attention
 from ..core.workload import Workload
+from ..methods.entry import attention
 from ..models.loader import load_model
 from .fidelity import capture_qkv
 

@@ -1,51 +1,45 @@
 """Hardware models that consume traces (DESIGN.md): architectures, mappings, technology, the staged simulator.
 
 ``simulate(arch, trace, shape=None, mapping=None)`` takes an architecture, a workload (a trace and a model shape)
-and a mapping as separate inputs and dispatches on the architecture's kind (:mod:`.registry`).
+and a mapping as separate inputs and dispatches on the architecture's kind (:mod:`.registry`, where a new kind
+registers itself with its :class:`Capabilities`).
+
+This namespace is the public API: loading architectures, model shapes, traces, mappings and technology tables,
+simulating, and the result and schema types. The simulator's stages (binding, tiling, traffic, timing, the lane
+model, energy, area) are modules of this package (:mod:`.binding`, :mod:`.tiling`, :mod:`.traffic`,
+:mod:`.timing`, :mod:`.bitserial`, :mod:`.energy`, :mod:`.technology`), imported from there.
 """
 
-from .binding import Binding, bind, peak_formal_ops
-from .bitserial import LaneUtilisation, lane_utilisation, lane_utilisations, trace_lane_utilisation
 from .config import ConfigError
-from .gpu import roofline_seconds, simulate_gpu
 from .mapping import Mapping, Tile, load_mapping
 from .overrides import with_overrides
-from .registry import ArchKind, arch_kind, kinds, method_of, register_kind
-from .replicate import ReplicatedArch, replicate, split_heads
+from .registry import ArchKind, Capabilities, MissingCapabilityError, capabilities, kinds, method_of, register_kind
+from .replicate import ReplicatedArch, replicate
 from .result import AreaItem, EnergyItem, SimResult
 from .schema import AcceleratorArch, GpuArch, arch_names, load_arch
 from .shapes import ModelShape, load_model_shape, model_shape_names
 from .simulator import simulate
-from .technology import Technology, area_items, load_technology
-from .tiling import TiledSparsity, project
-from .traces import load_trace, trace_for, trace_name, trace_names, with_density
-from .traffic import Traffic, check_fit, traffic
+from .technology import Technology, load_technology
+from .traces import load_trace, trace_for, trace_names, with_density
 
 __all__ = [
     "AcceleratorArch",
     "ArchKind",
     "AreaItem",
-    "Binding",
+    "Capabilities",
     "ConfigError",
     "EnergyItem",
     "GpuArch",
-    "LaneUtilisation",
     "Mapping",
+    "MissingCapabilityError",
     "ModelShape",
     "ReplicatedArch",
     "SimResult",
     "Technology",
     "Tile",
-    "TiledSparsity",
-    "Traffic",
-    "arch_kind",
     "arch_names",
-    "area_items",
-    "bind",
-    "check_fit",
+    "capabilities",
     "kinds",
-    "lane_utilisation",
-    "lane_utilisations",
     "load_arch",
     "load_mapping",
     "load_model_shape",
@@ -53,19 +47,11 @@ __all__ = [
     "load_trace",
     "method_of",
     "model_shape_names",
-    "peak_formal_ops",
-    "project",
     "register_kind",
     "replicate",
-    "roofline_seconds",
     "simulate",
-    "simulate_gpu",
-    "split_heads",
     "trace_for",
-    "trace_lane_utilisation",
-    "trace_name",
     "trace_names",
-    "traffic",
     "with_density",
     "with_overrides",
 ]

@@ -32,7 +32,7 @@ from .energy import compute_energy, leakage_energy, memory_energy
 from .gpu import attention_flops
 from .kvgen import generation_bindings
 from .mapping import Mapping
-from .registry import ArchKind, register_kind
+from .registry import ArchKind, Capabilities, register_kind
 from .result import SimResult
 from .schema import AcceleratorArch, ComputeUnit
 from .technology import Technology, area_items, load_technology
@@ -113,4 +113,14 @@ def simulate_accelerator(arch: AcceleratorArch, trace: Workload, shape: Shape | 
     )
 
 
-register_kind(ArchKind("accelerator", AcceleratorArch, simulate_accelerator, lambda arch: arch.method))
+CAPABILITIES = Capabilities(
+    method=lambda arch: arch.method,
+    runs_trace=True,
+    mapping=lambda arch: arch.mapping,
+    check_fit=lambda arch, shape, mapping=None: check_fit(arch, shape, mapping or arch.mapping),
+    area_mm2=lambda arch, tech: sum(a.mm2 for a in area_items(arch, tech)),
+    sram_kb=lambda arch: arch.sram_kb,
+    normalisable=True,
+)
+
+register_kind(ArchKind("accelerator", AcceleratorArch, simulate_accelerator, CAPABILITIES, noun="accelerator"))

@@ -36,7 +36,7 @@ from ..core.shape import Shape
 from ..core.workload import Workload
 from .config import ConfigError
 from .gpu_power import Kernel, energy_joules, wall_seconds, waves_fill
-from .registry import ArchKind, register_kind
+from .registry import ArchKind, Capabilities, register_kind
 from .result import AreaItem, EnergyItem, SimResult
 from .schema import GpuArch
 
@@ -132,4 +132,9 @@ def _simulate_kind(gpu: GpuArch, trace: Workload, shape: Shape | None = None, ma
     return result
 
 
-register_kind(ArchKind("gpu", GpuArch, _simulate_kind, lambda gpu: "dense"))
+# a GPU runs dense attention of the shape (no trace, no mapping, no buffers to fit, no iso setting); its area is
+# its published die, and it has no on-chip SRAM model
+CAPABILITIES = Capabilities(method=lambda gpu: "dense", runs_trace=False, mapping=None, check_fit=None,
+                            area_mm2=lambda gpu, tech: gpu.die_area_mm2, sram_kb=None, normalisable=False)
+
+register_kind(ArchKind("gpu", GpuArch, _simulate_kind, CAPABILITIES, noun="GPU"))

@@ -1,7 +1,7 @@
 """Eager PyTorch attention on a GPU: the score matrix materialised between several kernels per layer.
 
 SOFA measured its A100 baseline as PyTorch attention timed end to end with ``torch.cuda.synchronize``
-(shared/research/sofa_star.md section 2.7). That is Hugging Face's ``eager_attention_forward`` -- per layer and
+(SOFA section VI). That is Hugging Face's ``eager_attention_forward`` -- per layer and
 head group, one kernel each for:
 
 =====================  ============================================  ===============================================

@@ -1,6 +1,6 @@
 """SOFA's on-demand K/V generation (``operands.kv_source: generated``): K and V made on chip from the tokens.
 
-SOFA (MICRO'24, sections IV-A and Table III; shared/research/sofa_star.md 2.7) does not read K and V: per 128-query
+SOFA (MICRO'24, section IV-A and Table III) does not read K and V: per 128-query
 tile the fetcher reads the tokens X, the DLZS array predicts ``K_hat = X W_k`` from log-format weights (sign +
 4-bit exponent) for every key the tile sees, and after SADS the 128x4 16-bit PE array generates ``K = X W_k`` and
 ``V = X W_v`` for the keys the tile selected only. In the simulator (traffic stage, :func:`generated_cells`; work,

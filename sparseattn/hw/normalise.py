@@ -1,7 +1,7 @@
 """Normalising an architecture to another setting: as published, at another node, or iso-PADE.
 
 PADE compares every baseline at **28 nm, 800 MHz, the same PE-array area, 352 KB SRAM and 256 GB/s HBM**
-(its Table III; shared/research/pade.md section 6.4). :func:`iso` applies such a setting:
+(its Table III and the baselines of section VI). :func:`iso` applies such a setting:
 
 * node, clock (and the node's nominal voltage) replaced;
 * the SRAM total set to the setting's: buffers that hold no K/V keep their size and the K/V buffers share the
@@ -15,16 +15,19 @@ PADE compares every baseline at **28 nm, 800 MHz, the same PE-array area, 352 KB
 
 from __future__ import annotations
 
-from .config import ConfigError
+from .registry import MissingCapabilityError, capabilities
 from .schema import AcceleratorArch, ComputeUnit, Dram, IsoSetting, load_arch
 from .technology import Technology, load_technology, unit_area_mm2
 
 
-def _accelerator(arch: object, what: str) -> AcceleratorArch:
-    if not isinstance(arch, AcceleratorArch):
-        raise ConfigError(f"{what} normalises accelerators; {getattr(arch, 'name', arch)!r} is of kind "
-                          f"{getattr(arch, 'kind', type(arch).__name__)!r}")
-    return arch
+def _normalisable(arch: object, what: str) -> AcceleratorArch:
+    """``arch`` when its kind can be normalised (:class:`~sparseattn.hw.registry.Capabilities`), else a
+    :class:`~sparseattn.hw.registry.MissingCapabilityError` naming ``what`` asked."""
+    if not capabilities(arch).normalisable:
+        raise MissingCapabilityError(
+            f"{what} normalises accelerators; {getattr(arch, 'name', arch)!r} is of kind {getattr(arch, 'kind', '?')!r}"
+            ", which cannot be normalised (node, clock, PE-array area, SRAM)")
+    return arch  # type: ignore[return-value]
 
 
 def pe_array_area_mm2(arch: AcceleratorArch, node_nm: float | None = None, tech: Technology | None = None) -> float:
@@ -48,10 +51,10 @@ def _scaled_unit(u: ComputeUnit, factor: float) -> ComputeUnit:
 
 def iso(arch: AcceleratorArch, setting: IsoSetting | None = None, tech: Technology | None = None) -> AcceleratorArch:
     """``arch`` normalised to ``setting`` (default: PADE's Table III); see the module docstring."""
-    arch = _accelerator(arch, "iso")
+    arch = _normalisable(arch, "iso")
     setting = setting or arch.iso or IsoSetting()
     tech = tech or load_technology()
-    reference = _accelerator(load_arch(setting.pe_area_of), "iso (its PE-area reference)")
+    reference = _normalisable(load_arch(setting.pe_area_of), "iso (its PE-area reference)")
     target = pe_array_area_mm2(reference, setting.node_nm, tech)
     factor = target / pe_array_area_mm2(arch, setting.node_nm, tech)
     kv = [b for b in arch.buffers if {"k", "v"} & set(b.holds)]
@@ -78,7 +81,7 @@ def iso(arch: AcceleratorArch, setting: IsoSetting | None = None, tech: Technolo
 
 def at_node(arch: AcceleratorArch, node_nm: float, vdd: float | None = None) -> AcceleratorArch:
     """``arch`` with its energy and area evaluated at another node (and voltage); clock and PEs unchanged."""
-    arch = _accelerator(arch, "at_node")
+    arch = _normalisable(arch, "at_node")
     return arch.model_copy(
         update={"node_nm": node_nm, "vdd": vdd, "normalised": f"at {node_nm:g} nm",
                 "units": [u.model_copy(update={"area_mm2": None}) for u in arch.units]}

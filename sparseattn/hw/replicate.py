@@ -24,7 +24,7 @@ from pydantic import Field
 from ..core.shape import Shape
 from ..core.workload import Workload
 from .config import ConfigError, StrictModel
-from .registry import ArchKind, arch_kind, method_of, register_kind
+from .registry import ArchKind, Capabilities, arch_kind, capabilities, register_kind
 from .result import STATIC_KINDS, AreaItem, SimResult
 from .schema import AcceleratorArch, GpuArch
 
@@ -85,4 +85,21 @@ def _simulate(arch: ReplicatedArch, trace: Workload, shape: Shape | None = None,
     return split_heads(base, arch.copies)
 
 
-register_kind(ArchKind("replicated", ReplicatedArch, _simulate, lambda arch: method_of(arch.base)))
+def _times_copies(f: Any) -> Any:
+    return None if f is None else (lambda arch, *args: arch.copies * f(arch.base, *args))
+
+
+def _on_base(f: Any) -> Any:
+    return None if f is None else (lambda arch, *args: f(arch.base, *args))
+
+
+def _capabilities(arch: ReplicatedArch) -> Capabilities:
+    """What the base offers, area and SRAM ``copies`` times; a replicated architecture is not normalised itself
+    (normalise its base, then replicate)."""
+    base = capabilities(arch.base)
+    return Capabilities(method=_on_base(base.method), runs_trace=base.runs_trace, mapping=_on_base(base.mapping),
+                        check_fit=_on_base(base.check_fit), area_mm2=_times_copies(base.area_mm2),
+                        sram_kb=_times_copies(base.sram_kb), normalisable=False)
+
+
+register_kind(ArchKind("replicated", ReplicatedArch, _simulate, _capabilities, noun="replicated architecture"))

@@ -37,7 +37,6 @@ from .config import ConfigError, StrictModel, find_file, read_yaml, validated
 from .mapping import Mapping
 
 CONFIG_DIR = Path(__file__).parent / "configs"
-TENSORS = ("q", "k", "v", "o", "scores", "weights", "x", "other")
 __all__ = ["CONFIG_DIR", "AcceleratorArch", "ConfigError", "GpuArch", "arch_names", "find_file", "load_arch",
            "read_yaml", "validated"]
 

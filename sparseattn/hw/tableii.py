@@ -1,7 +1,7 @@
 """SOFA's Table II as data, its normalisation rules, and the arithmetic SOFA's accelerator claims are made of.
 
 SOFA's 15.8x energy efficiency, 10.3x area efficiency and 9.3x speed-up over eight accelerators (MICRO'24,
-section VI, Table II; ``shared/research/sofa_star.md`` section 2.8) are arithmetic on the **published** rows of
+section VI, Table II) are arithmetic on the **published** rows of
 its Table II (``published/sofa_table2.yaml``, every row with its source), not simulations:
 
 * **energy**: device GOPS/W (GOPS over normalised core power plus IO power) of SOFA over each baseline that

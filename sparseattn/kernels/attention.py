@@ -1,5 +1,5 @@
 """Block-sparse flash-attention forward that visits the kept key blocks in the order it is given: descending
-predicted score, SOFA's sorted updating (SU-FA, ``shared/research/sofa_star.md`` §2.5).
+predicted score, SOFA's sorted updating (SU-FA, SOFA §III-D).
 
 The shape of Triton's fused-attention tutorial (``06-fused-attention.py``): a program owns a tile of query rows,
 loads its query block's compact list (``kv_num_blocks``, ``kv_indices``: FlexAttention's layout) and runs the

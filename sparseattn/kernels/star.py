@@ -1,6 +1,6 @@
 """Block-sparse STAR attention on the GPU: prologue -> prediction kernel -> selection kernel -> sorted-updating
 block-sparse attention kernel, with the parameters (and hence the selection) of the ``star_block`` reference
-(:mod:`sparseattn.methods.blocksparse`).
+(:mod:`sparseattn.methods.blocksparse`; the plan and parameters both use are :mod:`sparseattn.core.blockplan`).
 
 * :func:`star_attention` -- tensors in, output out; only custom ops and plain tensor code, so it sits inside a
   ``torch.compile`` graph (``fullgraph=True``) without a break.
@@ -27,15 +27,15 @@ import numpy as np
 import torch
 
 from ..core.attention import add_formal_work
+from ..core.blockplan import BlockPlan, StarGpuParams, block_codes, count_prediction, plan_blocks
 from ..core.call import AttentionCall
 from ..core.errors import InvalidInputError
+from ..core.params import validate_params
 from ..core.result import SparseResult
 from ..core.selection import BlockSelection
 from ..core.shape import Shape, valid_mask
 from ..core.validation import dtype_bits
 from ..core.workload import SparsityProfile, Workload, tile_valid_counts
-from ..methods.blocksparse import BlockPlan, StarGpuParams, block_codes, count_prediction, plan_blocks
-from ..methods.registry import parse_params
 from . import ops
 from ._runtime import check_block, require_runtime
 
@@ -53,7 +53,7 @@ class StarOutput:
 
 def star_params(**params: Any) -> StarGpuParams:
     """Validated ``star_gpu`` parameters (unknown names or bad values raise ``ValueError``)."""
-    return parse_params("star_gpu", params)  # type: ignore[return-value]
+    return validate_params(StarGpuParams, params, "star_gpu")
 
 
 def _shape(q: torch.Tensor, k: torch.Tensor, causal: bool) -> Shape:

@@ -1,6 +1,6 @@
 """Building blocks shared by the predict-then-select baselines (Sanger, DOTA, Energon, ELSA, A3, SpAtten).
 
-Every baseline has the same three phases (``shared/research/anchors.md`` §2): a cheap **prediction** of the
+Every baseline has the same three phases (as each paper describes its design): a cheap **prediction** of the
 scores, a **selection** of the pairs to keep, and the **execution** of exact attention on them -- the driver's
 predict / select / attend steps (:mod:`sparseattn.core.driver`). The helpers here do the parts they share:
 low-precision integer scores with GQA grouping, top-k by row, a per-row guard that keeps the predicted maximum,

@@ -4,7 +4,7 @@
 float64 inputs) and returned in the input dtype. The output comes from PyTorch's fused
 ``scaled_dot_product_attention`` kernel (with the bottom-right-aligned causal mask when ``q_len < k_len``),
 so the dense baseline is as fast as the framework's own; the sparse methods share the materialised
-masked-softmax path :func:`~sparseattn.core.attention.attend`, which the tests check against this one.
+masked-softmax path :func:`~sparseattn.core.attention.attend_kept`, which the tests check against this one.
 Its trace counts the dense work at the input dtype's width (32 bits for float32).
 """
 

@@ -1,16 +1,16 @@
 """Oracle selections: sparse attention that sees the exact logits before choosing.
 
 They are the idealised frontier the predicting methods (SOFA's DLZS, PADE's bit-serial bounds, Sanger, ...)
-are judged against (``shared/research/oracle_frontier.md``). Their traces count the formal work on the kept
-pairs only; the cost of finding the exact logits and selecting is *not* counted (``meta["oracle"] = True``),
-since no real predictor gets them for free.
+are judged against (``docs/results.md``, the oracles' perplexity against density). Their traces count the formal
+work on the kept pairs only; the cost of finding the exact logits and selecting is *not* counted
+(``meta["oracle"] = True``), since no real predictor gets them for free.
 
 * ``topk`` -- per query row, the ``ceil(ratio * valid_keys)`` (or ``k``) keys with the largest logits, at
   least ``min_keys`` (default 16 with ``ratio``, 1 with ``k``), never more than the row's valid keys. Ties
   are broken by ``torch.topk``.
   The floor matters on causal prefill: with ``min_keys=1`` the first rows keep one or two keys and SmolLM2's
   perplexity at ratio 0.1 on moby-dick (1024 tokens) is 101.7 instead of 71.9 with 16, at the same density
-  (0.101 vs 0.103); 16 reproduces ``shared/research/oracle_frontier.md``.
+  (0.101 vs 0.103); 16 gives the oracle table of ``docs/results.md``.
 * ``threshold`` -- per row, keys whose scaled logit (``scale * q.k``, default ``scale = 1/sqrt(d)``) is
   within ``delta`` of the row maximum. This is the oracle of PADE's guard-filtering rule.
 * ``block_topk`` -- the same at block granularity: per (query block, key block) the score is the maximum

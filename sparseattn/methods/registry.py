@@ -11,7 +11,8 @@ A method module registers its class with :func:`register`::
         def predict(self, ctx, block, tally): ...
 
 Parameter models forbid unknown fields; :func:`parse_params` turns pydantic's errors into
-:class:`~sparseattn.core.errors.InvalidParameterError` messages that list the valid parameters.
+:class:`~sparseattn.core.errors.InvalidParameterError` messages that list the valid parameters
+(:func:`~sparseattn.core.params.validate_params`).
 """
 
 from __future__ import annotations
@@ -21,20 +22,10 @@ from dataclasses import dataclass
 from types import UnionType
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, ValidationError
-
 from ..core.call import AttentionCall
 from ..core.driver import Method
 from ..core.errors import InvalidParameterError
-
-
-class MethodParams(BaseModel):
-    """Base class of method parameter models: unknown parameters are errors, values are validated strictly (a
-    bool is not a number, a float is not an int, a string is not a number: nothing is silently converted)."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, strict=True)
-
-
+from ..core.params import MethodParams, validate_params
 
 
 @dataclass(frozen=True)
@@ -94,22 +85,7 @@ def method_names() -> list[str]:
 
 def parse_params(method: str, params: dict[str, Any]) -> MethodParams:
     """Validate ``params`` for ``method``; errors name the parameter, the value and the valid choices."""
-    spec = get_method(method)
-    valid = list(spec.params.model_fields)
-    unknown = [p for p in params if p not in spec.params.model_fields]
-    if unknown:
-        raise InvalidParameterError(
-            f"unknown parameter(s) {', '.join(map(repr, unknown))} for method {method!r}; "
-            f"valid parameters: {', '.join(valid) if valid else '(none)'}"
-        )
-    try:
-        return spec.params(**params)
-    except ValidationError as err:
-        problems = "; ".join(
-            f"{'.'.join(map(str, e['loc'])) or 'parameters'}: {e['msg'].removeprefix('Value error, ')} "
-            f"(got {e.get('input')!r})" for e in err.errors()
-        )
-        raise InvalidParameterError(f"invalid parameters for method {method!r}: {problems}") from None
+    return validate_params(get_method(method).params, params, method)
 
 
 def _constraints(field: Any) -> str:

@@ -25,9 +25,9 @@ from typing import Any
 
 import torch
 
-from ..api import attention
 from ..core.errors import InvalidParameterError
 from ..core.workload import Workload, total
+from ..methods.entry import attention
 from ..methods.registry import parse_params
 from .layer import attention_kind, capture_inputs, check_supported, side_inputs
 from .loader import LoadedModel

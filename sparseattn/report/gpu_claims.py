@@ -30,7 +30,7 @@ PADE_SET = (
     ("vit-l16", 577),
 )
 A100_EAGER = Design("a100", overrides=(("kernel", "eager"), ("energy", "dynamic")))
-H100_TRTLLM = Design("h100", overrides=(("compute_efficiency", 0.75),))  # FA3: 740 of 989 TFLOP/s (anchors.md 5)
+H100_TRTLLM = Design("h100", overrides=(("compute_efficiency", 0.75),))  # FA3: 740 of 989 TFLOP/s (arXiv 2407.08608)
 DECODE_STEPS, PADE_BATCH = 128, 8
 PAPER_DENSITY = {"sofa": 0.074, "star": 0.074, "pade": 0.25}
 

@@ -1,6 +1,6 @@
 """``sparseattn reproduce``: every headline claim of the SOFA, STAR and PADE abstracts, evaluated as the papers did.
 
-Each claim follows its paper's stated evaluation method (issue 12; ``shared/research/evaluation_audit.md``):
+Each claim follows its paper's stated evaluation method (issue 12; ``docs/reproduce.md`` tabulates them):
 
 * **SOFA / STAR vs the A100** (:mod:`~sparseattn.report.gpu_claims`): eager PyTorch attention timed end to end,
   energy from dynamic power (board - idle), batch 1, on BERT-Base/Large at 512, GPT-2 at 1024, Bloom-1.7B at 2048

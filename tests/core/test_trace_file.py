@@ -30,7 +30,7 @@ def test_round_trip_keeps_everything(tmp_path):
     back = Workload.load(path)
     assert back.to_json() == w.to_json() == json.loads(json.dumps(BASE))
     assert back.to_json()["format_version"] == FORMAT_VERSION
-    assert set(back.samples) == {"bitserial_planes", "bitserial_work_nobs"}
+    assert set(back.samples) == {"bitserial_planes", "bitserial_busiest_nobs"}
 
 
 def test_format_1_is_refused_or_upgraded_explicitly():

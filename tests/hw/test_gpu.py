@@ -3,8 +3,15 @@ import math
 import pytest
 
 from sparseattn.core import Shape
-from sparseattn.hw import load_arch, load_model_shape, roofline_seconds, simulate_gpu
-from sparseattn.hw.gpu import H100_SDPA_MS, attention_bytes, attention_flops, flash_blocks
+from sparseattn.hw import load_arch, load_model_shape
+from sparseattn.hw.gpu import (
+    H100_SDPA_MS,
+    attention_bytes,
+    attention_flops,
+    flash_blocks,
+    roofline_seconds,
+    simulate_gpu,
+)
 from sparseattn.hw.gpu_eager import eager_kernels, layer_kernels, score_bytes_per_element
 from sparseattn.hw.gpu_fit import Run, fit_busy_power, fit_eager, fit_flash_efficiency
 from sparseattn.hw.gpu_power import Kernel, energy_joules, wall_seconds, waves_fill

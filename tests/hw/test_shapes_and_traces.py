@@ -11,11 +11,10 @@ from sparseattn.hw import (
     method_of,
     model_shape_names,
     trace_for,
-    trace_name,
     trace_names,
     with_density,
 )
-from sparseattn.hw.traces import TRACE_DIR
+from sparseattn.hw.traces import TRACE_DIR, trace_name
 
 PAPER_MODELS = {"llama2-7b", "llama3-8b", "opt-1.3b", "bloom-1.7b", "qwen-7b", "bert-base", "bert-large", "vit-l16",
                 "gpt2"}

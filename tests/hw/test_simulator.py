@@ -11,19 +11,18 @@ from sparseattn.hw import (
     ConfigError,
     EnergyItem,
     SimResult,
-    arch_kind,
     load_arch,
     load_model_shape,
     load_trace,
-    peak_formal_ops,
     replicate,
     simulate,
-    split_heads,
     trace_for,
     with_density,
 )
-from sparseattn.hw.binding import bind, passes
+from sparseattn.hw.binding import bind, passes, peak_formal_ops
 from sparseattn.hw.normalise import iso, pe_array_area_mm2
+from sparseattn.hw.registry import arch_kind
+from sparseattn.hw.replicate import split_heads
 from tests.hw.conftest import tiny_arch
 
 LLAMA_2K = load_model_shape("llama2-7b").shape(2048)

@@ -53,8 +53,8 @@ def test_unknown_names_are_clear_errors():
 
 
 def test_area_lives_with_technology():
-    from sparseattn.hw import area_items, load_arch
-    from sparseattn.hw.technology import leakage_mw, unit_area_mm2
+    from sparseattn.hw import load_arch
+    from sparseattn.hw.technology import area_items, leakage_mw, unit_area_mm2
 
     sofa = load_arch("sofa")
     items = {a.component: a for a in area_items(sofa, tech)}

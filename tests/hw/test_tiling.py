@@ -3,8 +3,8 @@ import pytest
 
 from sparseattn import attention
 from sparseattn.core import Shape
-from sparseattn.hw import ConfigError, Tile, project
-from sparseattn.hw.tiling import _fetch_probability, valid_tile_fraction
+from sparseattn.hw import ConfigError, Tile
+from sparseattn.hw.tiling import _fetch_probability, project, valid_tile_fraction
 from tests.helpers import random_qkv
 
 D, N = 64, 256

@@ -1,8 +1,9 @@
 import pytest
 
 from sparseattn import attention
-from sparseattn.hw import ConfigError, Tile, check_fit, project, traffic
-from sparseattn.hw.traffic import buffer_needs, residency
+from sparseattn.hw import ConfigError, Tile
+from sparseattn.hw.tiling import project
+from sparseattn.hw.traffic import buffer_needs, check_fit, residency, traffic
 from tests.helpers import random_qkv
 from tests.hw.conftest import tiny_arch
 

@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 import sparseattn
 from sparseattn.core import InvalidInputError, bit_planes, plane_weights, quantize_symmetric, valid_mask
+from sparseattn.hw.bitserial import work_without_bs
 from sparseattn.methods.dense import integer_logits
 from sparseattn.methods.pade import active_elements, bui_offsets, tile_order, truncated_keys
 from tests.helpers import random_qkv
@@ -164,7 +165,9 @@ def test_trace_counts_and_gqa_sharing():
     assert w.count(stage="qk", op="mac") == 0  # bit-serial: additions and shifts only in QK
     assert w.count(stage="pv", op="mac") == m["survivors"] * 32
     # the lane timing model's sample: the first row of each block for every head of batch 0 (one block here)
-    planes, nobs = w.samples["bitserial_planes"], w.samples["bitserial_work_nobs"]
+    planes, busiest = w.samples["bitserial_planes"], w.samples["bitserial_busiest_nobs"]
+    assert busiest.shape == (6, 64 * 8) and busiest.reshape(6, 64, 8).sum(-1).max() <= 8  # <= 8 planes x 1 slice
+    nobs = work_without_bs(busiest, 64)  # the lane cycles are hw's (sparseattn.hw.bitserial)
     assert planes.shape == nobs.shape == (6, 64) and int(planes.max()) <= 8
     assert planes[:, 1:].sum() == 0 and bool((planes[:, 0] >= 1).all())  # row 0 of a causal block sees key 0 only
     assert bool((nobs >= planes * (32 // 64)).all()) and int(nobs.sum()) > 0

@@ -1,5 +1,5 @@
 """The dataflows of one attention layer on the mesh, each built as :class:`~.plan.Stream` s from a core's per-cell
-costs (:mod:`.costs`). Design choices (STAR's body is unavailable; shared/research/sofa_star.md section 3.3):
+costs (:mod:`.costs`). Design choices (STAR's body is not public, only its abstract, arXiv 2512.20198):
 
 (a) **KV-sequence sharding** (``tree``): a region's cores split the key cells of a KV group; a query tile is read
     once and multicast down a spanning tree; every core predicts (DLZS), sorts (SADS already keeps top-(k/n) per

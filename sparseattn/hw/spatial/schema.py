@@ -2,7 +2,7 @@
 at the mesh edge, described in YAML like the single-core configs and validated by pydantic.
 
 STAR's abstract says it "deploys STAR onto a multi-core spatial architecture" (Spatial-STAR) but its body is not
-available (shared/research/sofa_star.md section 3.3): the core count, NoC, memory system and partitioning below are
+available (only its abstract is public, arXiv 2512.20198): the core count, NoC, memory system and partitioning below are
 **our design choices**, each a named field with its default and the reason for it in ``configs/*.yaml``.
 
 A file has

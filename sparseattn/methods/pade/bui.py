@@ -10,7 +10,7 @@ Keys are INT-p two's-complement numbers processed one bit plane per round, MSB (
 
 ``I^{r,min} = (2^(p-r) - 1) N`` and ``I^{r,max} = (2^(p-r) - 1) P`` depend on the query and the round only:
 the 8-entry per-query LUT of PADE's BUI generator. The intervals are nested and collapse to the exact score
-at ``r = p`` (``shared/research/pade.md`` §2.2).
+at ``r = p`` (our derivation from PADE's Eq. 3; ``tests/methods/test_pade.py`` checks the bounds).
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ tiles visited before) - alpha*radius`` (the best key so far is never pruned, and
 after the last round). So all keys of all tiles are evaluated round by round with no loop over tiles or
 tokens, and the pruning decisions are those of the sequential algorithm.
 
-Defaults where the paper is silent (``shared/research/pade.md`` §10): quantisation per tensor (``head`` also
+Defaults where the paper is silent: quantisation per tensor (``head`` also
 allowed; per-token K scales would make the BUI offsets key-dependent, so they are refused); ISTA tiles of
 64 keys, head-tail order with 1 head and 2 tail tiles; rows are processed in chunks of whole tiles (the
 tile order follows the chunk's last row); ``final_mask`` off -- on, survivors are cut to
@@ -32,7 +32,9 @@ traffic with GQA heads and the 8 parallel query rows sharing each fetched plane;
 across those 8 rows (what PADE's reorder scheduler exploits). For the PE-lane timing model of BS-OOE
 (:mod:`sparseattn.hw.bitserial`), the trace carries a sample of rows (``lane_sample_rows`` per block and head,
 batch 0): ``samples["bitserial_planes"]`` (planes each sampled row fetched per key) and
-``samples["bitserial_work_nobs"]`` (the lane cycles of those planes without bidirectional sparsity).
+``samples["bitserial_busiest_nobs"]`` (``[rows, keys x group]``: over those planes, the 64-element slices whose
+busiest sub-group has ``m = 1 .. group`` active elements without bidirectional sparsity). The method counts; the
+lane cycles those counts cost are ``hw``'s.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ import torch
 from pydantic import Field
 
 from ...core.attention import attend_kept
+from ...core.bits import PLANE_SLICE
 from ...core.call import AttentionCall
 from ...core.driver import Method, RowBlock, Tally
 from ...core.errors import InvalidInputError, InvalidParameterError
@@ -85,14 +88,14 @@ def _shared_rows(x: torch.Tensor, g: int, rows_per_group: int) -> torch.Tensor:
     return y.amax(dim=(2, 4))
 
 
-def _plane_cycles(active: torch.Tensor, group: int) -> torch.Tensor:
-    """Cycles per plane ``[..., keys, bits]`` from active elements per sub-group ``[..., keys, G, bits]``: a GSAT
-    pass takes 8 sub-groups of up to ``group/2`` active elements, so a 64-element slice costs the max over its
-    sub-groups of ``ceil(active / (group/2))`` cycles."""
-    per_slice = max(1, 64 // group)
-    c = torch.ceil(active.double() / max(1, group // 2))
-    c = torch.nn.functional.pad(c, (0, 0, 0, (-c.shape[-2]) % per_slice)).unflatten(-2, (-1, per_slice))
-    return c.amax(dim=-2).sum(dim=-2)
+def _busiest_subgroups(active: torch.Tensor, group: int) -> torch.Tensor:
+    """Per (key, plane), how many ``PLANE_SLICE``-element slices have their busiest ``group``-element sub-group at
+    ``m`` active elements, ``m = 1 .. group``: ``[..., keys, G, bits]`` -> float64 ``[..., keys, bits, group]``.
+    Counts, not cycles: :func:`sparseattn.hw.bitserial.work_without_bs` turns them into lane cycles."""
+    per_slice = max(1, PLANE_SLICE // group)
+    a = torch.nn.functional.pad(active, (0, 0, 0, (-active.shape[-2]) % per_slice))
+    busiest = a.unflatten(-2, (-1, per_slice)).amax(dim=-2)  # [..., keys, slices, bits]
+    return torch.stack([(busiest == m).sum(dim=-2) for m in range(1, group + 1)], dim=-1).double()
 
 
 @dataclass
@@ -107,7 +110,8 @@ class PadeSetup:
     factor: torch.Tensor  # integer score -> logit, [B, H, Nq, 1] float64
     margin: torch.Tensor  # alpha*radius in integer-score units, [B, H, Nq, 1]
     elements: torch.Tensor  # AND-tree additions per (key, plane) with bidirectional sparsity [B, Hkv, Nk', bits]
-    cycles_nobs: torch.Tensor  # lane cycles per (key, plane) without bidirectional sparsity [B, Hkv, Nk', bits]
+    busiest_nobs: torch.Tensor  # slices per (key, plane) by busiest sub-group without bidirectional sparsity
+    #                             [B, Hkv, Nk', bits, group] (see _busiest_subgroups)
 
 
 @dataclass
@@ -162,9 +166,9 @@ class Pade(Method):
         k_scale = kq.scale.double().expand(shape.batch, shape.kv_heads, 1, 1).repeat_interleave(shape.group_size, 1)
         factor = (qq.scale.double() * k_scale * call.scale).expand(shape.batch, shape.heads, shape.q_len, 1)
         elements = active_elements(k_pad, p.bits, p.group, bidirectional=True).sum(dim=-2).double()
-        cycles_nobs = _plane_cycles(active_elements(k_pad, p.bits, p.group, bidirectional=False), p.group)
+        busiest = _busiest_subgroups(active_elements(k_pad, p.bits, p.group, bidirectional=False), p.group)
         return PadeSetup(qq.values.to(dt), k_rounds, vq.dequantize().to(torch.float32), imin, imax, factor,
-                         (p.alpha * p.radius / factor).to(dt), elements, cycles_nobs)
+                         (p.alpha * p.radius / factor).to(dt), elements, busiest)
 
     def predict(self, ctx: PadeSetup, block: RowBlock, tally: Tally) -> Speculation:
         """ISTA geometry, exact scores and the threshold entering each tile (``max exact score of the tiles
@@ -206,7 +210,8 @@ class Pade(Method):
         p, shape = self.p, block.call.shape
         planes = torch.zeros(*spec.exact.shape, dtype=torch.int8, device=spec.exact.device)
         n_sample = min(p.lane_sample_rows, block.rows)
-        alive, prev_thr, work_nobs = None, None, torch.zeros_like(planes[0, :, :n_sample], dtype=torch.float64)
+        alive, prev_thr = None, None
+        busiest_nobs = torch.zeros(*planes[0, :, :n_sample].shape, p.group, dtype=torch.float64, device=planes.device)
         for r in range(1, p.bits + 1):
             running = alive if alive is not None else self._first_round(spec)
             alive, thr = self._round(ctx, block, spec, r)
@@ -217,13 +222,13 @@ class Pade(Method):
             counts = running.view(shape.batch, shape.kv_heads, -1, spec.width).sum(dim=2, dtype=torch.int32)
             tally.add(elements=(counts.double() * ctx.elements[:, :, : spec.width, r - 1]).sum(),
                       **{f"at_least_{r}": counts.sum()})
-            nobs = ctx.cycles_nobs[0, :, : spec.width, r - 1].repeat_interleave(shape.group_size, dim=0)
-            work_nobs += running[0, :, :n_sample] * nobs[:, None, :]
+            busiest = ctx.busiest_nobs[0, :, : spec.width, r - 1].repeat_interleave(shape.group_size, dim=0)
+            busiest_nobs += running[0, :, :n_sample, :, None] * busiest[:, None]
         survivors = alive
         if p.final_mask:
             rowmax = spec.tile_max(spec.exact, p.tile).amax(dim=-1, keepdim=True)
             survivors = survivors & (spec.exact > rowmax - ctx.margin[:, :, block.row0 : block.row1])
-        self._sample_lanes(block, planes, work_nobs, tally)
+        self._sample_lanes(block, planes, busiest_nobs, tally)
         self._count_k_reads(block, planes, tally)
         return Survivors(survivors[..., : spec.reach], survivors, planes)
 
@@ -246,12 +251,12 @@ class Pade(Method):
         alive[..., spec.edge :] &= spec.edge_valid
         return alive, thr
 
-    def _sample_lanes(self, block: RowBlock, planes: torch.Tensor, work_nobs: torch.Tensor, tally: Tally) -> None:
+    def _sample_lanes(self, block: RowBlock, planes: torch.Tensor, busiest_nobs: torch.Tensor, tally: Tally) -> None:
         """The first ``lane_sample_rows`` rows of the block, every head of batch 0, for the lane timing model."""
-        n = work_nobs.shape[1]
+        n, width = busiest_nobs.shape[1], planes.shape[-1]
         if n:
-            tally.append("bitserial_planes", planes[0, :, :n].reshape(-1, planes.shape[-1]).cpu().numpy())
-            tally.append("bitserial_work_nobs", work_nobs.reshape(-1, planes.shape[-1]).cpu().numpy())
+            tally.append("bitserial_planes", planes[0, :, :n].reshape(-1, width).cpu().numpy())
+            tally.append("bitserial_busiest_nobs", busiest_nobs.reshape(-1, width * self.p.group).cpu().numpy())
 
     def _count_k_reads(self, block: RowBlock, planes: torch.Tensor, tally: Tally) -> None:
         """K planes fetched (shared by the GQA heads and the parallel query rows), and what dense INT8 reads:
@@ -297,7 +302,7 @@ class Pade(Method):
         at_least = [tally[f"at_least_{r}"] for r in range(1, bits + 1)]
         hist = [int(at_least[i] - (at_least[i + 1] if i + 1 < bits else 0.0)) for i in range(bits)]
         w = _trace(call.shape, self.p, keep, tally, hist)
-        for name in ("bitserial_planes", "bitserial_work_nobs"):
+        for name in ("bitserial_planes", "bitserial_busiest_nobs"):
             for rows in tally.items.get(name, []):
                 w.add_sample(name, np.rint(rows).astype(np.int64))
         return w

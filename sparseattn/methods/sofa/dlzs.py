@@ -61,11 +61,6 @@ def predict_keys(x_int: torch.Tensor, w_int: torch.Tensor) -> torch.Tensor:
     return torch.matmul(x_int.to(torch.float64), log_operand(w_int).transpose(-1, -2))
 
 
-def nonzero_products(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Number of dot-product terms where both operands are non-zero, ``[..., i, j]`` (float, exact)."""
-    return torch.matmul((a != 0).to(torch.float32), (b != 0).to(torch.float32).transpose(-1, -2))
-
-
 def accumulator_bits(linear_bits: int, max_shift: int, terms: int) -> int:
     """Signed accumulator width that holds a sum of ``terms`` shifted ``linear_bits``-bit values."""
     return linear_bits + max_shift + max(1, math.ceil(math.log2(max(terms, 2))))

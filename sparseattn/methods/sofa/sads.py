@@ -4,7 +4,7 @@ Each query row's predicted scores are split into ``n = Tc`` sub-segments of ``Bc
 (aligned at key 0, so a sub-segment is also the formal stage's K/V tile). Each sub-segment keeps its own
 top ``ceil(k * valid)`` keys -- the "distributed cluster effect" says vital keys spread over the row -- and
 identifies its exact top-1 and top-2, which SU-FA uses as the tile's reference maximum. Defaults where the
-paper is silent (``shared/research/sofa_star.md`` §5.1):
+paper is silent (each a parameter):
 
 * ``k`` is a fraction of the segment's *valid* keys (causal rows see fewer keys); a segment keeps at least
   its predicted top-1 and top-2 (SU-FA's max-ensure needs both exact scores);

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sparseattn.hw import ConfigError, arch_kind, kinds, load_arch, method_of, simulate
+from sparseattn.hw import ConfigError, kinds, load_arch, method_of, simulate
+from sparseattn.hw.registry import arch_kind
 from sparseattn.hw.schema import CONFIG_DIR
 from sparseattn.hw.spatial import MeshArch, MeshResult, load_mesh, mesh_names, mesh_path
 

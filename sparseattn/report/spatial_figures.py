@@ -1,6 +1,6 @@
 """Figures of a mesh sweep (matplotlib, written to files): throughput against sequence length (ours and the
 baselines), a per-core utilisation heatmap, an energy breakdown by component kind, and scaling with the cores.
-They only read rows and results (:mod:`.sweep`)."""
+They only read rows and results (:mod:`sparseattn.hw.spatial.sweep`); the hardware model draws nothing."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from .result import MeshResult
+from ..hw.spatial.result import MeshResult
 
 STYLE = {"spatial-star": ("C0", "o", "Spatial-STAR (ours)"), "dense-flash": ("C1", "s", "dense FlashAttention mesh"),
          "stage-isolated": ("C3", "^", "STAR cores, stage-isolated")}
