@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,7 +122,9 @@ def _trainable_model(run: _Run, device: torch.device) -> tuple[Any, TrainingPatc
         lora = LoraConfig(r=config.lora_rank, lora_alpha=config.lora_alpha, lora_dropout=0.0,
                           target_modules=list(config.lora_targets))
         try:
-            model = get_peft_model(model, lora)
+            with warnings.catch_warnings():  # peft calls a transformers property deprecated in 5.x
+                warnings.simplefilter("ignore", FutureWarning)
+                model = get_peft_model(model, lora)
         except ValueError as err:
             raise InvalidParameterError(f"lora_targets {list(config.lora_targets)}: {err}") from None
     weights = [p for p in model.parameters() if p.requires_grad]
