@@ -6,7 +6,7 @@ from .attend import train_attention
 from .binding import TrainingPatch, bind, unbind
 from .checkpoint import ChangedInputsError, EvalPoint
 from .config import FinetuneConfig, make_config
-from .loop import StepReport, compare_with_dense, finetune, held_out_loss
+from .loop import StepReport, compare_with_dense, finetune, held_out_loss, step_timer
 from .result import FinetuneRecord, FinetuneResult, Recovery, TrainingDivergedError
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "load_finetuned",
     "make_config",
     "save_finetuned",
+    "step_timer",
     "train_attention",
     "unbind",
 ]

@@ -48,7 +48,7 @@ def save_finetuned(model: Any, directory: Path, record: FinetuneRecord) -> Path:
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     if isinstance(model, PeftModel):
-        model.save_pretrained(str(tmp))
+        model.save_pretrained(str(tmp), save_embedding_layers=False)
     else:
         save_file({n: p.detach().cpu().contiguous() for n, p in model.named_parameters()},
                   str(tmp / "weights.safetensors"))

@@ -172,10 +172,7 @@ def finetune(config: FinetuneConfig | None = None, *, progress: bool = True,
         open_run(run.directory, run.inputs)
     accelerator.wait_for_everyone()
     model, binding, weights, dets = _trainable_model(run, accelerator.device)
-    groups = [{"params": weights, "lr": config.lr, "weight_decay": config.weight_decay}]
-    if dets:
-        groups.append({"params": dets, "lr": config.detector_lr, "weight_decay": 0.0})
-    optimizer = torch.optim.AdamW(groups)
+    optimizer = _optimizer(config, weights, dets)
     model, optimizer = accelerator.prepare(model, optimizer)
     plain = accelerator.unwrap_model(model)
     state = load_checkpoint(run.directory, plain, optimizer) or TrainState()
@@ -232,15 +229,30 @@ def _step(model: Any, optimizer: Any, accelerator: Any, run: _Run, binding: Trai
     config = run.config
     i = window_index(step, accelerator.process_index, accelerator.num_processes, len(run.train), config.seed)
     ids = run.train[i][None].to(accelerator.device)
+    loss = _forward_backward(model, ids, binding, accelerator.backward)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return float(accelerator.gather(loss.detach()[None]).mean())
+
+
+def _optimizer(config: FinetuneConfig, weights: list, dets: list) -> torch.optim.Optimizer:
+    """AdamW over the trained weights at ``lr``, and over the detectors (if any) at ``detector_lr``."""
+    groups = [{"params": weights, "lr": config.lr, "weight_decay": config.weight_decay}]
+    if dets:
+        groups.append({"params": dets, "lr": config.detector_lr, "weight_decay": 0.0})
+    return torch.optim.AdamW(groups)
+
+
+def _forward_backward(model: Any, ids: torch.Tensor, binding: TrainingPatch | None,
+                      backward: Callable[[torch.Tensor], Any]) -> torch.Tensor:
+    """The language-model loss of ``ids``, back-propagated with the detection losses of the call (if any)."""
     if binding is not None:
         binding.reset()
     with torch.enable_grad():
         loss = model(input_ids=ids, labels=ids).loss
         total = loss + torch.stack(binding.detection).sum() if binding is not None and binding.detection else loss
-        accelerator.backward(total)
-    optimizer.step()
-    optimizer.zero_grad(set_to_none=True)
-    return float(accelerator.gather(loss.detach()[None]).mean())
+        backward(total)
+    return loss
 
 
 class _Bar:
@@ -269,6 +281,29 @@ class _Bar:
     def advance(self, loss: float, last: EvalPoint) -> None:
         if self.progress is not None:
             self.progress.update(self.task, advance=1, loss=f"{loss:.3f}", held=f"{last.loss:.3f}@{last.step}")
+
+
+def step_timer(config: FinetuneConfig) -> Callable[[], float]:
+    """A closure running one training step of ``config`` on its first window (model built exactly as
+    :func:`finetune` builds it, on one process, nothing saved): what benchmarks time side by side."""
+    if config.device == "cuda" and not torch.cuda.is_available():
+        raise InvalidParameterError("device='cuda' requested but no CUDA device is available")
+    device = torch.device("cuda" if config.device != "cpu" and torch.cuda.is_available() else "cpu")
+    run = _prepare(config, 1)
+    model, binding, weights, dets = _trainable_model(run, device)
+    optimizer = _optimizer(config, weights, dets)
+    model.train()
+    ids = run.train[0][None].to(device)
+
+    def step() -> float:
+        loss = _forward_backward(model, ids, binding, torch.Tensor.backward)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        return float(loss.detach())
+
+    return step
 
 
 def compare_with_dense(config: FinetuneConfig | None = None, *, progress: bool = True,

@@ -121,3 +121,18 @@ def test_the_selection_of_dense_is_every_valid_pair():
     q, k, _ = random_qkv(h=2, hkv=1, nq=10, nk=10, d=8)
     sel = sparseattn.select(q, k, "dense", causal=True)
     assert torch.equal(sel.keep[0, 0], torch.tril(torch.ones(10, 10, dtype=torch.bool)))
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="FlexAttention's backward needs CUDA")
+def test_flex_training_path_on_gpu_matches_sdpa_forward_and_gradients():
+    q, k, v = (t.cuda() for t in random_qkv(h=8, hkv=2, nq=1024, nk=1024, d=64, seed=7))
+    runner = training_runner("sofa", {"k": 0.1})
+    grads = {}
+    for backend in ("flex", "sdpa"):
+        qq, kk, vv = (t.clone().requires_grad_(True) for t in (q, k, v))
+        out, _ = train_attention(runner, _call(qq, kk, vv, True), backend=backend)
+        out.square().sum().backward()
+        grads[backend] = (out.detach(), qq.grad, kk.grad, vv.grad)
+    for a, b in zip(grads["flex"], grads["sdpa"], strict=True):
+        torch.testing.assert_close(a, b, atol=2e-3, rtol=2e-3)
