@@ -47,7 +47,8 @@ def finetune_cmd(
     """Fine-tune MODEL with METHOD in every attention layer (selection without gradient, attention over the kept
     pairs with it; LoRA by default) and report the held-out loss before and after, beside the dense model
     fine-tuned identically. Method parameters follow as options, e.g. `sparseattn finetune --steps 40 --method
-    sofa --k 0.1`. Several processes: `accelerate launch $(which sparseattn) finetune ...`.
+    sofa --k 0.1`. Several processes: `accelerate launch --multi_gpu $(which sparseattn) finetune ...` (GPUs) or
+    `torchrun --nproc_per_node N $(which sparseattn) finetune ...` (CPUs).
     """
     from ..train import compare_with_dense, finetune, make_config
 
@@ -68,6 +69,10 @@ def finetune_cmd(
     except SparseAttnError as err:
         fail(str(err))
         return
+    from accelerate import PartialState
+
+    if not PartialState().is_main_process:  # one report per launch
+        return
     _table(runs, recovery)
     if json_out is not None:
         write_atomic(json_out, json.dumps(payload, indent=1))
@@ -80,7 +85,8 @@ def _table(runs: list, recovery) -> None:
     for col in ("method", "parameters", "ppl before", "ppl after", "density", "s/step", "saved to"):
         table.add_column(col)
     for r in runs:
-        ps = ", ".join(f"{k}={v}" for k, v in r.record.params.items() if k in ("k", "ratio", "keep", "Tc")) or "-"
+        ps = ", ".join(f"{k}={v}" for k, v in r.record.params.items()
+                       if k in ("k", "ratio", "keep", "Tc") and v is not None) or "-"
         table.add_row(r.record.method, ps, f"{r.ppl_before:.3f}", f"{r.ppl_after:.3f}", f"{r.density:.3f}",
                       f"{r.seconds_per_step:.2f}", r.final_dir)
     console.print(table)

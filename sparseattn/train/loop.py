@@ -3,8 +3,9 @@
 The model is fine-tuned with the method in every attention layer on the training path of :mod:`.attend`
 (selection without gradient, attention over the kept pairs with it), LoRA adapters by default
 (:mod:`.config`), under Hugging Face Accelerate: the same code runs on one CPU, one GPU or several processes
-(``accelerate launch -m sparseattn.cli finetune ...``; each process trains on its own windows and the gradients
-are averaged). ``method="dense"`` fine-tunes the model with its own attention: the reference a sparse run is
+(``accelerate launch --multi_gpu $(which sparseattn) finetune ...`` on GPUs, ``torchrun --nproc_per_node N
+$(which sparseattn) finetune ...`` on CPUs; each process trains on its own windows and the gradients are
+averaged). ``method="dense"`` fine-tunes the model with its own attention: the reference a sparse run is
 compared with (:func:`compare_with_dense`).
 
 Each run lives in a directory keyed by its inputs (:mod:`.checkpoint`): it resumes after a kill from the latest
@@ -166,7 +167,8 @@ def finetune(config: FinetuneConfig | None = None, *, progress: bool = True,
 
     if config.device == "cuda" and not torch.cuda.is_available():
         raise InvalidParameterError("device='cuda' requested but no CUDA device is available")
-    accelerator = Accelerator(cpu=config.device == "cpu")
+    # cpu=True also on a machine without CUDA under "auto": Accelerate then joins a torchrun/MPI launch (gloo)
+    accelerator = Accelerator(cpu=config.device == "cpu" or not torch.cuda.is_available())
     run = _prepare(config, accelerator.num_processes)
     if accelerator.is_main_process:
         open_run(run.directory, run.inputs)

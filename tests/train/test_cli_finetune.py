@@ -48,3 +48,28 @@ def test_finetune_command_bad_input_exits_2_with_a_message(args, message):
     result = runner.invoke(app, ["finetune", *flat, "--no-compare"], terminal_width=200)
     assert result.exit_code == 2, result.output
     assert message in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.slow  # two processes that each import torch and transformers
+def test_two_processes_train_one_run_through_torchrun(tiny_llama, tmp_path):
+    """The same command under ``torchrun --nproc_per_node 2``: Accelerate joins the launch (gloo on CPU), the run
+    records two processes, and one report is printed."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    torchrun = Path(sys.executable).with_name("torchrun")
+    cli = shutil.which("sparseattn", path=str(Path(sys.executable).parent))
+    if not torchrun.exists() or cli is None:
+        pytest.skip("torchrun or the sparseattn script is not installed beside this Python")
+    out = tmp_path / "run"
+    cmd = [str(torchrun), "--nproc_per_node", "2", "--master_port", "29531", cli, "finetune", "--model", tiny_llama,
+           "--method", "topk", "--ratio", "0.5", "--min-keys", "4", "--steps", "2", "--tokens", "48",
+           "--no-compare", "--out", str(out)]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env={**os.environ, "COLUMNS": "200"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads((out / "run.json").read_text())["inputs"]["processes"] == "2"
+    assert json.loads((out / "latest.json").read_text())["step"] == 2
+    assert done.stdout.count("ppl before") == 1
