@@ -138,7 +138,9 @@ def bind(model: Any, method: str, params: dict[str, Any], *, backend: Backend = 
            for m in modules.values()):
         raise InvalidParameterError("this model is already patched; unbind or unpatch it first")
     device = next(model.parameters()).device
-    resolve_backend(backend, device)
+    if resolve_backend(backend, device) == "flex" and device.type != "cuda":
+        raise InvalidParameterError(f"backend='flex' trains on CUDA only (FlexAttention has no backward on "
+                                    f"{device.type}); use backend='sdpa' or 'auto'")
     _register()
     p = TrainingPatch(model=model, method=method, runner=runner, layers=frozenset(modules), backend=backend,
                       previous_impl=model.config._attn_implementation, detection_loss=detection_loss)

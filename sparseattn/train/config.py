@@ -85,8 +85,11 @@ def make_config(**fields: Any) -> FinetuneConfig:
         config = FinetuneConfig(**fields)
     except ValidationError as err:
         raise InvalidParameterError(describe_validation_error(err, "fine-tuning config")) from None
+    from ..methods.registry import parse_params
     from .binding import training_runner
 
-    if config.method != "dense":
+    if config.method == "dense":
+        parse_params("dense", config.params)  # dense takes none: a stray parameter is an error, not ignored
+    else:
         training_runner(config.method, config.params)  # bad parameters, or a method without useful gradients
     return config

@@ -149,6 +149,8 @@ def test_a_resume_with_changed_inputs_is_refused_naming_them(tiny_llama, tmp_pat
     ({"eval_windows": 10_000}, "windows"),
     ({"lora_targets": ("no_such_proj",)}, "lora_targets"),
     ({"lr": float("nan")}, "lr"),
+    ({"method": "dense", "params": {"k": 0.1}}, "unknown parameter"),
+    ({"backend": "flex", "device": "cpu"}, "backend='flex' trains on CUDA only"),
 ])
 def test_bad_input_gets_a_clear_error(tiny_llama, tmp_path, change, message):
     with pytest.raises(ValueError, match=message):
