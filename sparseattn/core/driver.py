@@ -84,9 +84,11 @@ def row_blocks(call: AttentionCall, block_rows: int) -> Iterator[RowBlock]:
 
 class Tally:
     """What the steps counted: scalars summed over blocks (``add``) and per-block items kept in order
-    (``append``). :meth:`Method.count` turns it into the trace."""
+    (``append``). :meth:`Method.count` turns it into the trace. ``counting`` is false when no trace will be made
+    (:func:`select_pairs`): a step may then skip work done only for the trace (never work that decides the pairs)."""
 
-    def __init__(self) -> None:
+    def __init__(self, counting: bool = True) -> None:
+        self.counting = counting
         self.sums: dict[str, float] = {}
         self.items: dict[str, list[Any]] = {}
 
@@ -213,11 +215,14 @@ def select_pairs(method: Method, call: AttentionCall) -> Selection:
     """Only the selection of ``method`` on ``call`` (predict and select, no attention), with the predicted
     scores of the kept pairs when the method's prediction is a score tensor."""
     parts = method.memory_parts(call)
-    parts["predicted scores"] = parts["kept-pair mask"] * 4
+    s = call.shape
+    pairs = float(s.batch * s.heads * s.q_len * s.k_len)
+    parts.setdefault("kept-pair mask", pairs)  # a method that never builds one (dense) still gets one here
+    parts["predicted scores"] = 4 * pairs  # float32
     check_memory(parts, f"selection of {method.name!r} on {_describe(call.shape)}", call.q.device)
     with torch.no_grad():
         ctx = method.prepare(call)
-    tally = Tally()
+    tally = Tally(counting=False)
     keep = _full_keep(call)
     score: torch.Tensor | None = None
     for block in row_blocks(call, method.block_rows(call)):

@@ -32,6 +32,8 @@ class SideInputs:
             and bias and before the rotation, or ``None``.
         k_norm_over: what ``k_norm`` normalises: ``"head"`` (each head's ``[head_dim]`` vector: Qwen3, Gemma 3)
             or ``"all"`` (the whole ``[kv_heads * head_dim]`` projection: OLMo2).
+        detector: a learned low-rank detector projection ``[head_dim, rank]`` of this layer (DOTA's, trained by
+            :mod:`sparseattn.train`), or ``None`` (the method's untrained default).
     """
 
     x: torch.Tensor | None = None
@@ -41,6 +43,7 @@ class SideInputs:
     rope_sin: torch.Tensor | None = None
     k_norm: Callable[[torch.Tensor], torch.Tensor] | None = None
     k_norm_over: Literal["head", "all"] | None = None
+    detector: torch.Tensor | None = None
 
     def key_projection(self, batch: int, k_len: int, kv_heads: int, head_dim: int) -> SideInputs:
         """Check that ``x`` and ``w_k`` are present and consistent with the attention shape."""

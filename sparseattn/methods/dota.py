@@ -4,8 +4,9 @@ Q and K are projected to rank ``rank`` by a random ternary matrix ``P = sqrt(3/r
 (entries +-1 with probability 1/6 each, 0 with 2/3, so ``E[P P^T] = I`` and ``Q P (K P)^T`` estimates
 ``Q K^T``), the projections are quantised to ``bits`` (INT4), and each row keeps the ``keep`` fraction of its
 valid keys with the largest estimates (at least ``min_keys``, as our top-k oracle does). DOTA *learns* the
-projection jointly with the model; ours is the untrained random one (fixed ``seed``), a documented
-training-free substitute that makes the detector weaker.
+projection jointly with the model; by default ours is the untrained random one (fixed ``seed``), a documented
+training-free substitute that makes the detector weaker. A layer's projection trained by
+:mod:`sparseattn.train` (DOTA's detection loss) arrives as ``side.detector`` ``[head_dim, rank]`` and replaces it.
 
 Trace: prediction = the projection (one ``aux_bits`` add per non-zero of ``P`` per Q/K row and a scale multiply
 per output), ``bits``-bit MACs of rank ``rank`` on every valid pair; selection = a streaming top-k per row
@@ -22,6 +23,7 @@ from pydantic import Field
 
 from ..core.call import AttentionCall
 from ..core.driver import RowBlock, Tally
+from ..core.errors import InvalidInputError
 from ..core.quant import QuantizedTensor, quantize_symmetric
 from ..core.shape import ceil_count
 from ..core.workload import Per, Workload
@@ -48,6 +50,7 @@ def ternary_projection(d: int, rank: int, seed: int) -> torch.Tensor:
 @dataclass
 class _Detector:
     proj: torch.Tensor  # [d, rank]
+    learned: bool  # a trained projection (side.detector), not the random ternary one
     q: QuantizedTensor  # projected, quantised queries
     k: QuantizedTensor
     nvalid: torch.Tensor  # valid keys per row
@@ -58,12 +61,19 @@ class _Detector:
 class Dota(Baseline):
     def prepare(self, call: AttentionCall) -> _Detector:
         shape, p = call.shape, self.p
-        proj = ternary_projection(shape.head_dim, p.rank, p.seed).to(call.q.device)
+        learned = call.side.detector if call.side is not None else None
+        if learned is not None and tuple(learned.shape) != (shape.head_dim, p.rank):
+            raise InvalidInputError(f"the learned DOTA detector is {tuple(learned.shape)}, expected [head_dim, rank] = "
+                                    f"[{shape.head_dim}, {p.rank}] (train it with the same rank)")
+        if learned is not None:
+            proj = learned.detach().to(device=call.q.device, dtype=torch.float32)
+        else:
+            proj = ternary_projection(shape.head_dim, p.rank, p.seed).to(call.q.device)
         nvalid = shape.valid_keys_per_row(call.q.device)
         counts = torch.minimum(torch.clamp(ceil_count(nvalid, p.keep), min=p.min_keys), nvalid)
         qp = quantize_symmetric(call.q.float() @ proj, p.bits)
         kp = quantize_symmetric(call.k.float() @ proj, p.bits)
-        return _Detector(proj, qp, kp, nvalid, counts)
+        return _Detector(proj, learned is not None, qp, kp, nvalid, counts)
 
     def predict(self, det: _Detector, block: RowBlock, tally: Tally) -> torch.Tensor:
         heads, scale = block.call.shape.heads, block.call.scale
@@ -83,4 +93,5 @@ class Dota(Baseline):
         w.add("predict", "mac", p.bits, float(shape.valid_pairs) * p.rank, Per.PAIR)
         per_row = streaming_topk_compares(det.nvalid, det.counts).sum() * shape.batch * shape.heads
         w.add("select", "compare", p.aux_bits, float(per_row), Per.PAIR)
-        w.meta["note"] = "untrained random projection (DOTA learns it jointly with the model)"
+        w.meta["note"] = ("learned projection (sparseattn.train, DOTA's detection loss)" if det.learned else
+                          "untrained random projection (DOTA learns it jointly with the model)")

@@ -31,6 +31,7 @@ UNSUPPORTED = {
     "s_aux": "attention-sink logits (s_aux)",
 }
 KEY_PROJECTIONS = ("k_proj", "key")  # Llama-family and BERT-family names of the separate key projection
+DETECTOR = "sparseattn_detector"  # a learned detector projection sparseattn.train attaches to a layer (DOTA)
 
 
 def check_supported(module: Any, kwargs: dict[str, Any]) -> None:
@@ -87,20 +88,23 @@ def _key_norm(module: Any, proj: Any) -> tuple[Any, str | None]:
 
 def side_inputs(module: Any) -> SideInputs | None:
     """The layer input, key projection and K-side transforms captured for this call (SOFA's cross-phase
-    prediction), or ``None`` when the key path is not one we know how to reproduce."""
+    prediction), and the layer's learned detector when :mod:`sparseattn.train` attached one (DOTA); ``None`` when
+    there is neither a key path we know how to reproduce nor a detector."""
     captured = getattr(module, "_sparseattn_inputs", None)
+    detector = getattr(module, DETECTOR, None)
+    only_detector = SideInputs(detector=detector) if detector is not None else None
     proj = next((getattr(module, n) for n in KEY_PROJECTIONS if isinstance(getattr(module, n, None),
                                                                           torch.nn.Linear)), None)
     if captured is None or proj is None:
-        return None
+        return only_detector
     norm, over = _key_norm(module, proj)
     config = getattr(module, "config", None)
     if over == "unknown" or getattr(config, "clip_qkv", None):
-        return None  # a key transform we cannot reproduce: cross-phase prediction refuses
+        return only_detector  # a key transform we cannot reproduce: cross-phase prediction refuses
     hidden, rope = captured
     cos, sin = rope if isinstance(rope, tuple) and len(rope) == 2 else (None, None)
     return SideInputs(x=hidden, w_k=proj.weight, b_k=proj.bias, rope_cos=cos, rope_sin=sin, k_norm=norm,
-                      k_norm_over=over)
+                      k_norm_over=over, detector=detector)
 
 
 def capture_inputs(module: Any, args: tuple, kwargs: dict) -> None:

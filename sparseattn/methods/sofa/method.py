@@ -176,8 +176,9 @@ class Sofa(Method):
         qs = _grouped_rows(ctx.q_scale, shape, block.row0, block.row1)
         k_scale = ctx.keys.scale.expand(shape.batch, shape.kv_heads, shape.k_len, 1).transpose(-1, -2)
         pred = predict_scores(qi, ki) * qs.double() * k_scale[..., : block.width].double() * block.call.scale
-        terms, negative = _sign_counts(qi, ki, block.valid)
-        tally.add(dlzs_terms=terms, dlzs_negative=negative)
+        if tally.counting:
+            terms, negative = _sign_counts(qi, ki, block.valid)
+            tally.add(dlzs_terms=terms, dlzs_negative=negative)
         return pred.view(shape.batch, shape.heads, block.rows, block.width)
 
     def select(self, ctx: SofaSetup, block: RowBlock, pred: torch.Tensor, tally: Tally) -> SofaSelection:
@@ -192,9 +193,10 @@ class Sofa(Method):
         if p.diagnostics:
             mismatched, selected = index_mismatch(pred, block.valid, pick.keep)
             tally.add(mismatched=mismatched, selected=selected)
-        requests = pick.keep.view(shape.batch, shape.kv_heads, shape.group_size * block.rows, block.width)
-        naive, rass, unique = rass_loads(requests, p.rass_per_phase, ctx.seg_len)
-        tally.add(naive_loads=naive, rass_loads=rass, unique_keys=unique)
+        if tally.counting:
+            requests = pick.keep.view(shape.batch, shape.kv_heads, shape.group_size * block.rows, block.width)
+            naive, rass, unique = rass_loads(requests, p.rass_per_phase, ctx.seg_len)
+            tally.add(naive_loads=naive, rass_loads=rass, unique_keys=unique)
         return SofaSelection(pick.keep, pick)
 
     def attend(self, ctx: SofaSetup, block: RowBlock, pred: torch.Tensor, chosen: SofaSelection, tally: Tally):
