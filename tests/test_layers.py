@@ -1,8 +1,10 @@
 """The package's layering (DESIGN.md, "Rooms and doors"), checked on the source: every import of every module,
 function-level ones included, parsed with ``ast``.
 
-    core <- kernels <- methods <- models <- eval / train;   core <- hw (reads traces only);
-    hw, eval <- dse <- report <- job <- cli;                api re-exports and is imported by no lower layer.
+    core <- kernels <- methods <- models <- eval <- train;  core <- hw (reads traces only);
+    hw, eval <- dse <- report <- job <- cli;  train <- cli;  api re-exports and is imported by no lower layer.
+
+(``train`` sits above ``eval``: fine-tuning reads eval's corpora and judges held-out loss with its perplexity.)
 
 A package may import the packages below it (transitively) and itself; nothing inside the package imports ``api``,
 ``cli`` or the top-level ``sparseattn`` package (which re-exports ``api``), except ``sparseattn/__init__.py``.
@@ -28,12 +30,12 @@ BELOW: dict[str, set[str]] = {
     "methods": {"kernels"},
     "models": {"methods"},
     "eval": {"models"},
-    "train": {"models"},
+    "train": {"eval"},
     "hw": {"core"},
     "dse": {"hw", "eval"},
     "report": {"dse"},
     "job": {"report"},
-    "cli": {"job"},
+    "cli": {"job", "train"},
     "api": {"methods"},
     TOP: {"api", "core"},
 }

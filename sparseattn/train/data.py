@@ -1,8 +1,9 @@
 """Token windows of the training and held-out texts, and which window each step trains on.
 
 A text is tokenised once and cut into non-overlapping windows of ``tokens`` tokens: the model's BOS (when it has
-one) and the next ``tokens - 1`` (or ``tokens``) text tokens, as :meth:`LoadedModel.encode` builds the window at
-the start of a text. Step ``s`` (1-based) of process ``r`` among ``world`` trains on window ``order[i mod n]``
+one) and the next ``tokens - 1`` (or ``tokens``) text tokens, as
+:meth:`~sparseattn.models.loader.LoadedModel.encode` builds the window at the start of a text. Step ``s``
+(1-based) of process ``r`` among ``world`` trains on window ``order[i mod n]``
 with ``i = (s - 1) world + r``, where ``order`` is a permutation of the ``n`` windows drawn from ``seed`` and
 the epoch ``i // n``: the window of a step depends on nothing but its index, so a resumed or extended run trains
 on exactly the windows an uninterrupted one would.
