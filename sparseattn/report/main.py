@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import InvalidParameterError
-from ..core.files import set_aside
+from ..core.files import check_out_dir, set_aside
 from .job import ResultStore, RunConfig
 from .render import hardware_rows, write_report
 from .steps import (
@@ -31,14 +31,9 @@ def check_before_work(cfg: RunConfig, out: Path) -> None:
     from ..models.loader import check_text_fits, load_tokenizer
 
     parent = out if out.exists() else out.parent
-    if out.exists() and not out.is_dir():
-        raise InvalidParameterError(f"--out {str(out)!r} is a file, not a directory")
+    check_out_dir(out)
     if not parent.exists():
         raise InvalidParameterError(f"--out {str(out)!r}: directory {str(parent)!r} does not exist")
-    import os
-
-    if not os.access(parent, os.W_OK):
-        raise InvalidParameterError(f"--out {str(out)!r}: {str(parent)!r} is not writable")
     text = load_text(cfg.text)
     _, kind, _ = load_tokenizer(cfg.model)
     if kind != "decoder":
