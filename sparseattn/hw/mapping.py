@@ -57,7 +57,9 @@ class Mapping(StrictModel):
     double_buffered: bool = Field(default=True, description="DRAM transfers overlap compute")
     cross_stage_reuse: bool = Field(default=False, description="the predictor's K read is reused by formal compute")
     gqa_share: bool = Field(default=True, description="heads of a KV group fetch shared K/V once per tile")
-    kv_residency: Literal["auto", "never"] = Field(default="auto", description="keep a KV head on chip when it fits")
+    kv_residency: Literal["auto", "never", "survivors"] = Field(default="auto", description=(
+        "keep a KV head on chip when it fits ('auto'); never; or ('survivors', bit-plane traces) the K/V buffer holds "
+        "the survivors' INT8 K and V, reused between consecutive query groups, while K streams plane by plane"))
     x_reuse: Literal["fit", "once"] = Field(default="fit", description=(
         "kv_source generated: the tokens X read once per KV head when they fit the buffers, else per query tile "
         "('fit'), or once per layer ('once': SOFA Table IV's IO power moves Q, O and X once)"))

@@ -114,7 +114,7 @@ def _table2(spec: ClaimSpec, s: Setting) -> dict[str, float]:
 
 
 def _h100(spec: ClaimSpec, s: Setting) -> dict[str, float]:
-    acc = Design("pade")
+    acc = accounted("pade")
     run = Run(int(float(s["h100_batch"])), int(float(s["h100_decode_steps"])))
     return ratios(acc, h100_design(s), PADE_SET, spec.metric, run, density_arg(acc, s["pade_density"]))
 
@@ -132,7 +132,7 @@ def iso_baseline(name: str, s: Setting) -> tuple[Design, float | None]:
 
 
 def _iso(spec: ClaimSpec, s: Setting) -> dict[str, float]:
-    pade = Design("pade", "iso")
+    pade = accounted("pade", "iso")
     pade_density = density_arg(pade, s["pade_density"])
     base, density = iso_baseline(str(spec.baseline), s)
     return {f"{m}@{n}": sim(base, m, n, density).energy_j / sim(pade, m, n, pade_density).energy_j

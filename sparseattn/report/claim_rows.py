@@ -18,7 +18,7 @@ from .brackets import (
     bracket,
     density_arg,
 )
-from .claim import TOLERANCE, Claim, Design, geomean, sim
+from .claim import TOLERANCE, Claim, geomean, sim
 from .claimsfile import ClaimSpec, load_claims
 from .gpu_claims import PADE_SET, SOFA_SET, Run, _cost
 from .sota import table_ops
@@ -86,8 +86,8 @@ def _h100_derivation(spec: ClaimSpec, s: Setting) -> list[str]:
     """PADE's prefill is compute-bound; the two PADE ratios together put the H100 below its idle power."""
     run = Run(int(float(s["h100_batch"])), int(float(s["h100_decode_steps"])))
     model, seq = PADE_SET[0]
-    pre = sim(Design("pade"), model, seq, None, run.batch)
-    total, _ = _cost(Design("pade"), model, seq, run)
+    pre = sim(accounted("pade"), model, seq, None, run.batch)
+    total, _ = _cost(accounted("pade"), model, seq, run)
     pade_w = load_claims_pade_power()
     h100_w = 31.1 / 7.43 * pade_w
     idle = float(s["h100_idle_w"])

@@ -85,3 +85,16 @@ def test_a_bracket_contains_its_point_and_each_swing_is_the_claim_at_that_value(
     assert prec.values["fp16"] == pytest.approx(again)
     assert a100_design({**load_claims().points(), "a100_precision": "fp16"}).overrides != a100_design(
         load_claims().points()).overrides
+
+
+def test_pade_survivor_buffer_holds_survivors_k_and_v_so_surviving_v_is_read_once():
+    """PADE's 320 KB buffer at 20% density holds 12,800 tokens' survivors: 12,800 x 0.20 x (64 B K + 64 B V) =
+    320 KiB exactly; modelled so, a head's surviving V is read once, not once per query group."""
+    assert 12_800 * 0.20 * (64 + 64) == 320 * 1024
+    pade = accounted("pade", "iso")
+    assert dict(pade.overrides)["mapping.kv_residency"] == "survivors"
+    shape = LLAMA.shape(2048)
+    int8_v = shape.layers * shape.kv_heads * shape.k_len * shape.head_dim
+    r = sim(pade, "llama2-7b", 2048)
+    assert r.dram_bytes["v"] <= 1.01 * int8_v
+    assert r.dram_bytes["k"] <= 1.01 * int8_v  # K planes reused across groups: at most INT8 K once per head
