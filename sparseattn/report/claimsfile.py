@@ -45,7 +45,9 @@ class Choice(_Data):
         return self
 
     def label(self, value: Value) -> str:
-        return self.labels.get(value, str(value))
+        if value in self.labels:
+            return self.labels[value]
+        return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 class ClaimSpec(_Data):

@@ -105,6 +105,7 @@ def claims_markdown(claims: Sequence[Claim]) -> str:
 def write_outputs(claims: Sequence[Claim], out_dir: Path, elapsed: float | None = None,
                   checks: Sequence[Check] = ()) -> dict[str, Path]:
     from .figures import plot_claims, plot_energy_breakdown
+    from .tornado import plot_tornado
 
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {"json": out_dir / "reproduce.json", "markdown": out_dir / "reproduce.md"}
@@ -114,6 +115,10 @@ def write_outputs(claims: Sequence[Claim], out_dir: Path, elapsed: float | None 
         md += "\n## The simulator against each design's published figures\n\n" + validation_markdown(list(checks))
     write_atomic(paths["markdown"], md + "\n")
     paths["claims_png"] = plot_claims(claims, out_dir / "claims.png")
+    for paper in dict.fromkeys(c.paper for c in claims):
+        paths[f"tornado_{paper}"] = plot_tornado([c for c in claims if c.paper == paper],
+                                                 out_dir / f"tornado_{paper}.png",
+                                                 f"{paper.upper()}: what each unstated choice does to each claim")
     breakdown = {}
     model, seq = PADE_SET[0]
     for name in ("pade", "sofa", "sanger", "dota", "energon", "spatten", "elsa", "a3"):

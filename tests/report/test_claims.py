@@ -98,3 +98,16 @@ def test_pade_survivor_buffer_holds_survivors_k_and_v_so_surviving_v_is_read_onc
     r = sim(pade, "llama2-7b", 2048)
     assert r.dram_bytes["v"] <= 1.01 * int8_v
     assert r.dram_bytes["k"] <= 1.01 * int8_v  # K planes reused across groups: at most INT8 K once per head
+
+
+def test_tornado_bars_are_sorted_by_swing_and_span_each_choice():
+    from sparseattn.report.tornado import _bars
+
+    c = build_claim(load_claims().claim("pade_energy_vs_sanger"))
+    bars = _bars(c)
+    assert [b[0] for b in bars] == sorted((b[0] for b in bars), key=lambda n: -dict(
+        (b[0], b[2] / b[1]) for b in bars)[n])
+    for name, lo, hi, _, _ in bars:
+        values = c.swings[name.replace(" ", "_")]
+        assert lo == pytest.approx(min(values.values()) / c.paper_value)
+        assert hi == pytest.approx(max(values.values()) / c.paper_value)

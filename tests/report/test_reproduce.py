@@ -109,7 +109,7 @@ def test_outputs_are_written_with_the_validation_table(claims):
     assert "| paper | claim | paper value | ours: point [low, high] |" in md and "derivation:" in md
     assert all(c["low"] <= c["ours"] <= c["high"] for c in data["claims"])
     assert "| design | figure | published | ours (simulated) |" in md
-    for png in ("claims.png", "energy_breakdown.png"):
+    for png in ("claims.png", "energy_breakdown.png", "tornado_sofa.png", "tornado_star.png", "tornado_pade.png"):
         assert (out / png).stat().st_size > 10_000
 
 
