@@ -42,11 +42,12 @@ def reproduce_cmd(
 
 def claims_table(rows) -> Table:
     """The compact claims table (fits 80 columns): claim, paper, our point [low, high], the two verdicts."""
-    table = Table(title="headline claims: paper vs ours, point [bracket]")
-    for col, just in (("claim", "left"), ("paper", "right"), ("ours [low, high]", "right"), ("in", "center"),
+    table = Table(title="headline claims: paper vs ours, point \\[bracket]",
+                  caption="in: paper value inside our bracket; ±25%: our point within 25% of it")
+    for col, just in (("claim", "left"), ("paper", "right"), ("ours \\[low, high]", "right"), ("in", "center"),
                       ("±25%", "center")):
         table.add_column(col, justify=just, no_wrap=col != "claim")
     for r in rows:
-        table.add_row(r.id, f"{r.paper_value:g}", f"{r.point:.3g} [{r.low:.3g}, {r.high:.3g}]",
+        table.add_row(r.id, f"{r.paper_value:g}", f"{r.point:.3g} \\[{r.low:.3g}, {r.high:.3g}]",
                       "[green]yes[/]" if r.in_bracket else "[red]no[/]", "[green]yes[/]" if r.within else "[red]no[/]")
     return table

@@ -124,17 +124,17 @@ def plane_traffic(arch: AcceleratorArch, shape: Shape, mapping: Mapping, rates: 
     planes, v_rate = max(1.0, rates.at(sharing, "planes")), rates.at(sharing, "v")
     k_stream = kv_inst * keys * planes * d / 8
     k_once = kv_inst * shape.k_len * d * bits / 8
-    # survivors: the planes a group fetched are reused by the next group from the survivor buffer (at most once per
-    # head, as resident K); streamed per group otherwise
-    k = min(k_stream, k_once) if k_resident or mapping.kv_residency == "survivors" else k_stream
+    # survivors: the planes a group fetched serve the next groups (mapping.k_plane_reuse head: at most once per
+    # head, as resident K) or are streamed again per group
+    reused = k_resident or (mapping.kv_residency == "survivors" and mapping.k_plane_reuse == "head")
+    k = min(k_stream, k_once) if reused else k_stream
     v_stream = kv_inst * keys * v_rate * d * bits / 8
     v_union = kv_inst * shape.k_len * rates.v_union * d * bits / 8
     capacity, working = _survivor_space(arch, shape, mapping, rates, k_resident, qo_bytes, v_rate)
     cached = min(1.0, max(0.0, capacity) / working) if working > 0 else 1.0
     v = min(v_stream, cached * v_union + (1 - cached) * v_stream)
     held = "survivors' K and V" if mapping.kv_residency == "survivors" else "surviving V"
-    k_how = ("resident" if k_resident else "planes reused across groups" if mapping.kv_residency == "survivors"
-             else "streamed per row group")
+    k_how = ("resident" if k_resident else "planes reused across groups" if reused else "streamed per row group")
     notes = [f"bit planes: {sharing:g} rows share a fetch; {planes:.3g} planes and {v_rate:.3g} surviving V rows per "
              f"(group, key); K {k_how}; "
              f"{cached:.0%} of a group's {held} ({working / 1024:.1f} KB) stays on chip "

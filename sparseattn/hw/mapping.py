@@ -60,6 +60,9 @@ class Mapping(StrictModel):
     kv_residency: Literal["auto", "never", "survivors"] = Field(default="auto", description=(
         "keep a KV head on chip when it fits ('auto'); never; or ('survivors', bit-plane traces) the K/V buffer holds "
         "the survivors' INT8 K and V, reused between consecutive query groups, while K streams plane by plane"))
+    k_plane_reuse: Literal["head", "group"] = Field(default="head", description=(
+        "kv_residency survivors: the K planes a query group fetched serve the following groups (at most INT8 K once "
+        "per head, 'head'), or are streamed again for every query group ('group')"))
     x_reuse: Literal["fit", "once"] = Field(default="fit", description=(
         "kv_source generated: the tokens X read once per KV head when they fit the buffers, else per query tile "
         "('fit'), or once per layer ('once': SOFA Table IV's IO power moves Q, O and X once)"))

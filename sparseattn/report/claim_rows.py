@@ -17,6 +17,7 @@ from .brackets import (
     aggregate,
     bracket,
     density_arg,
+    pade_design,
 )
 from .claim import TOLERANCE, Claim, geomean, sim
 from .claimsfile import ClaimSpec, load_claims
@@ -86,8 +87,8 @@ def _h100_derivation(spec: ClaimSpec, s: Setting) -> list[str]:
     """PADE's prefill is compute-bound; the two PADE ratios together put the H100 below its idle power."""
     run = Run(int(float(s["h100_batch"])), int(float(s["h100_decode_steps"])))
     model, seq = PADE_SET[0]
-    pre = sim(accounted("pade"), model, seq, None, run.batch)
-    total, _ = _cost(accounted("pade"), model, seq, run)
+    pre = sim(pade_design(s), model, seq, None, run.batch)
+    total, _ = _cost(pade_design(s), model, seq, run)
     pade_w = load_claims_pade_power()
     h100_w = 31.1 / 7.43 * pade_w
     idle = float(s["h100_idle_w"])
