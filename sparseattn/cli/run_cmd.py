@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
 import typer
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from ..core.errors import SparseAttnError
+from ..report.progress import Status, eta_text
 from ._app import app, console, fail
+from .options import flag
 
 
 def _csv(value: str | None) -> list[str] | None:
@@ -45,9 +49,9 @@ def run_cmd(
     archs: str = typer.Option(None, "--archs", help="comma-separated GPU models to compare with (default a100,h100)"),
     out: Path = typer.Option(None, help="output directory (default runs/<timestamp>)"),
     device: str = typer.Option(None, help="cpu or cuda"),
-    quick: bool = typer.Option(False, help="a smaller job (under 2 minutes on 2 cores)"),
-    resume: bool = typer.Option(False, help="continue the run in --out (default: the latest in runs/)"),
-    restart: bool = typer.Option(False, help="move --out's results.json aside and start afresh"),
+    quick: bool = flag(False, "quick", help="a smaller job (under 2 minutes on 2 cores)"),
+    resume: bool = flag(False, "resume", help="continue the run in --out (default: the latest in runs/)"),
+    restart: bool = flag(False, "restart", help="move --out's results.json aside and start afresh"),
 ) -> None:
     """The main job: every method in a real model (accuracy), its traces on the accelerators and GPUs
     (simulated), the papers' claims, Spatial-STAR; writes results.json, CSV tables, figures and report.html."""
@@ -64,14 +68,34 @@ def run_cmd(
         cfg = load_config(config, overrides)
         if out is None:
             out = default_out(resume)
-        with Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), TimeElapsedColumn(),
-                      console=console, transient=True) as progress:
-            task = progress.add_task("checking the options", total=None)
-            store, report = run_job(cfg, out, resume, restart, lambda d: progress.update(task, description=d))
+        with _display() as show:
+            store, report = run_job(cfg, out, resume, restart, show)
     except SparseAttnError as err:
         fail(str(err))
         return
     _summary(store, report, time.perf_counter() - start)
+
+
+@contextmanager
+def _display() -> Iterator[Callable[[Status], None]]:
+    """Where the job's progress goes: a live bar on a terminal (step i of n, unit i of n, time left), one line per
+    unit otherwise (logs, CI)."""
+    if not console.is_terminal:
+        yield lambda s: console.print(s.line(), soft_wrap=True, highlight=False, markup=False)
+        return
+    columns = (SpinnerColumn(), TextColumn("[bold]step {task.fields[step]}"), BarColumn(bar_width=20),
+               TextColumn("{task.fields[unit]}"), TextColumn("{task.description}"), TimeElapsedColumn(),
+               TextColumn("{task.fields[eta]}"))
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task("checking the options", total=1.0, step="", unit="", eta="")
+
+        def show(s: Status) -> None:
+            done = (s.step - 1 + (s.unit - 1) / s.units if s.units and s.unit else s.step - 1) / max(1, s.steps)
+            unit = f"{s.unit_name} {s.unit}/{s.units}" if s.units and s.unit else ""
+            bar.update(task, completed=done, description=s.detail, step=f"{s.step}/{s.steps} {s.name}", unit=unit,
+                       eta=eta_text(s.seconds_left))
+
+        yield show
 
 
 def _summary(store, report: Path, seconds: float) -> None:

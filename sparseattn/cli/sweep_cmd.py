@@ -13,6 +13,7 @@ from rich.table import Table
 
 from ..core.errors import SparseAttnError, describe_validation_error
 from ._app import app, console, fail
+from .options import flag
 
 
 @app.command("sweep")
@@ -22,7 +23,7 @@ def sweep_cmd(
     tokens: int = typer.Option(1024, help="window length in tokens, BOS included"),
     densities: str = typer.Option("0.5,0.3,0.2,0.1,0.05", help="comma-separated target densities"),
     methods: str = typer.Option("topk,threshold,block_topk", help="comma-separated oracles"),
-    restart: bool = typer.Option(False, help="move an existing results.json in --out aside and start afresh"),
+    restart: bool = flag(False, "restart", help="move an existing results.json in --out aside and start afresh"),
 ) -> None:
     """Dense vs the oracles (top-k, threshold, block top-k) over a sweep of densities: table, results.json, plot."""
     from pydantic import ValidationError

@@ -21,7 +21,7 @@ from ..eval.fidelity import attention_fidelity, capture_qkv
 from ..eval.perplexity import perplexity_of_ids
 from .job import Clock, ResultStore, RunConfig
 
-Tick = Callable[[str], None]
+Tick = Callable[..., None]  # tick(detail) starts a unit; tick(detail, unit=False) only describes it
 SPATIAL_MESH = "spatial-star-8x8"
 
 
@@ -68,7 +68,7 @@ def accuracy_step(cfg: RunConfig, store: ResultStore, lm, tick: Tick) -> None:
             row = {**_perplexity_row(lm, ids, method, store, "decoder-"), "text": label}
             row["ppl_change"] = row["ppl"] / base - 1
             row["fidelity"] = _fidelity(captured, method)
-            tick(f"{method}: top-k oracle at density {row['density']:.3f}")
+            tick(f"{method}: top-k oracle at density {row['density']:.3f}", unit=False)
             oracle = perplexity_of_ids(lm, ids, "topk", ratio=min(1.0, max(row["density"], 1e-3)))
             row["oracle"] = {"ppl": oracle.ppl, "density": oracle.density, "ppl_change": oracle.ppl / base - 1}
             store.put("accuracy", method, row)
