@@ -32,6 +32,7 @@ def sweep_cmd(
     from ..eval.sweep import SweepConfig, load_rows, with_relative_increase
     from ..models.loader import load_model
     from ..report import perplexity_rows_markdown, plot_perplexity_vs_density
+    from ..report.tables import coinciding_targets
 
     try:
         config = SweepConfig(
@@ -60,11 +61,14 @@ def sweep_cmd(
         return
     rows = with_relative_increase(rows)
     table_md = perplexity_rows_markdown(rows)
-    (out / "results.md").write_text(table_md + "\n")
+    same = coinciding_targets(rows)
+    (out / "results.md").write_text(table_md + "\n" + "".join(f"\n- {s}" for s in same) + ("\n" if same else ""))
     png = plot_perplexity_vs_density(
         rows, out / "perplexity_vs_density.png", f"{config.model}, {config.n_tokens} tokens"
     )
     _print_rows(rows, config)
+    for sentence in same:
+        console.print(f"note: {sentence}", soft_wrap=True, highlight=False)
     console.print(
         f"wrote {out / 'results.json'}, {out / 'results.md'} and {png} in {time.perf_counter() - start:.0f} s"
     )
