@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,11 @@ import matplotlib.pyplot as plt
 from matplotlib.ticker import FixedLocator, FormatStrFormatter, NullFormatter, NullLocator
 
 DENSITY_TICKS = [0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0]
+
+
+def method_color(i: int) -> Any:
+    """Twenty distinct colours (tab20: a dark and a light shade of ten hues), so thirteen methods do not share one."""
+    return plt.get_cmap("tab20")((2 * i) % 20 + (i // 10) % 2)
 
 
 def group_labels(points: dict[str, tuple[float, float]], rel: float = 1e-3) -> dict[tuple[float, float], str]:
@@ -113,40 +119,42 @@ def plot_claims(claims: Sequence[Any], path: Path) -> Path:
 
 
 def plot_energy_breakdown(breakdown: dict[str, dict[str, float]], path: Path, title: str = "",
-                          panels: dict[str, str] | None = None) -> Path:
-    """Stacked bars: energy (mJ) of each design by part. ``panels`` (design -> panel name, e.g. the workload) puts
-    designs of very different sizes on separate axes; an axis whose totals span more than a decade is logarithmic,
-    so the small designs' bars stay visible."""
-    groups: dict[str, list[str]] = {}
+                          panels: dict[str, tuple[str, str]] | None = None) -> Path:
+    """Stacked bars: energy (mJ) of each design by part. ``panels`` (design -> (panel title, bar label), e.g. the
+    workload) puts designs of very different sizes on separate axes, one above the other; an axis whose totals span
+    more than a decade is logarithmic, so the small designs' bars stay visible."""
+    groups: dict[str, list[tuple[str, str]]] = {}
     for name in breakdown:
-        groups.setdefault((panels or {}).get(name, ""), []).append(name)
+        panel, label = (panels or {}).get(name, ("", name))
+        groups.setdefault(panel, []).append((name, label))
     parts = list(next(iter(breakdown.values())))
-    widths = [len(v) for v in groups.values()]
-    fig, axes = plt.subplots(1, len(groups), figsize=(0.75 * sum(widths) + 2.5 * len(groups) + 1.5, 4.6),
-                             squeeze=False, width_ratios=widths, layout="constrained")
-    for ax, (panel, names) in zip(axes[0], groups.items(), strict=True):
+    most = max(len(v) for v in groups.values())
+    fig, axes = plt.subplots(len(groups), 1, figsize=(0.6 * most + 4.5, 3.4 * len(groups) + 0.6), squeeze=False,
+                             layout="constrained")
+    for ax, (panel, members) in zip(axes[:, 0], groups.items(), strict=True):
+        names, labels = [n for n, _ in members], [lb for _, lb in members]
         totals = [sum(breakdown[n].values()) for n in names]
         bottom = [0.0] * len(names)
         for i, part in enumerate(parts):
             values = [breakdown[n][part] for n in names]
-            ax.bar(names, values, bottom=bottom, label=part, color=f"C{i}")
+            ax.bar(labels, values, bottom=bottom, label=part, color=f"C{i}")
             bottom = [b + v for b, v in zip(bottom, values, strict=True)]
         positive = [x for x in totals if x > 0]
         if positive and max(positive) > 10 * min(positive):
             ax.set_yscale("log")
             ax.set_ylim(min(positive) / 20, max(positive) * 2)
         ax.set_ylabel("energy (mJ" + (", log scale)" if ax.get_yscale() == "log" else ")"))
-        ax.tick_params(axis="x", labelrotation=40, labelsize=8)
+        ax.tick_params(axis="x", labelrotation=30, labelsize=8)
         for lbl in ax.get_xticklabels():
             lbl.set_horizontalalignment("right")
         if panel:
             ax.set_title(panel, fontsize=10)
         ax.grid(True, axis="y", which="both", alpha=0.3)
-    axes[0][-1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    axes[0, 0].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     if title:
         fig.suptitle(title)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=130)
+    fig.savefig(path, dpi=120)
     if path.suffix == ".png":
         fig.savefig(path.with_suffix(".svg"))
     plt.close(fig)
@@ -171,7 +179,7 @@ def plot_accuracy_vs_density(rows: dict[str, dict[str, Any]], path: Path, title:
     fig, ax = plt.subplots(figsize=(8, 5), layout="constrained")
     points, xs, ys = {}, [], []
     for i, (method, r) in enumerate(sorted(rows.items())):
-        color = f"C{i % 10}"
+        color = method_color(i)
         x, y = r["density"], 100 * r["ppl_change"]
         ax.scatter([x], [y], color=color, zorder=3, label=method)
         points[method] = (x, y)
@@ -205,12 +213,15 @@ def plot_encoder(rows: dict[str, dict[str, Any]], path: Path, title: str = "") -
                            (axes[1], "retrieval_agreement", "retrieval agreement (nearest passage kept)")):
         points = {}
         for i, (method, r) in enumerate(sorted(rows.items())):
-            ax.scatter([r["density"]], [r[key]], color=f"C{i % 10}")
+            ax.scatter([r["density"]], [r[key]], color=method_color(i))
             points[method] = (r["density"], r[key])
         density_axis(ax, [r["density"] for r in rows.values()], "density (measured)")
         lo, hi = min(v[1] for v in points.values()), max(v[1] for v in points.values())
         pad = max(0.02, 0.12 * (hi - lo))
         ax.set_ylim(lo - pad, hi + 2 * pad)
+        limits = ax.get_ylim()
+        ax.set_yticks([y for y in ax.get_yticks() if y <= 1.0 + 1e-9])  # both are at most 1: no tick above
+        ax.set_ylim(*limits)
         ax.set_ylabel(label)
         ax.grid(True, which="both", alpha=0.3)
         place_labels(ax, group_labels(points))
@@ -218,25 +229,44 @@ def plot_encoder(rows: dict[str, dict[str, Any]], path: Path, title: str = "") -
     return save(fig, path)
 
 
+def log_ticks(ax: Any, axis: str = "y") -> None:
+    """Plain-number labels (0.002, 0.005, 0.01, ...) on a log axis: 1-2-5 per decade when it spans up to three
+    decades, one per decade beyond, so the labels neither vanish nor crowd."""
+    from matplotlib.ticker import FuncFormatter, LogLocator
+
+    lo, hi = getattr(ax, f"get_{axis}lim")()
+    decades = math.log10(hi / lo) if lo > 0 and hi > lo else 1.0
+    target = getattr(ax, f"{axis}axis")
+    target.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0) if decades <= 3 else (1.0,)))
+    target.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    target.set_minor_locator(NullLocator())
+
+
 def plot_speedups(rows: list[dict[str, Any]], path: Path, title: str = "") -> Path:
-    """Speed-up and energy efficiency of each accelerator over each GPU (simulated, log scale)."""
+    """Speed-up and energy efficiency of each accelerator over each GPU (simulated, log scale), one panel above
+    the other so the design names have room."""
     designs = [r["label"] for r in rows]
     gpus = sorted({g for r in rows for g in r["vs"]})
-    fig, axes = plt.subplots(1, 2, figsize=(max(10, 0.9 * len(designs) + 4), 5), layout="constrained")
+    fig, axes = plt.subplots(2, 1, figsize=(max(8, 0.45 * len(designs) + 3), 8.5), layout="constrained")
     width = 0.8 / max(1, len(gpus))
-    for ax, metric, label in ((axes[0], "speedup", "speed-up (GPU time / accelerator time)"),
-                              (axes[1], "energy", "energy efficiency (GPU energy / accelerator energy)")):
+    for ax, metric, label in ((axes[0], "speedup", "speed-up\n(GPU time / accelerator time)"),
+                              (axes[1], "energy", "energy efficiency\n(GPU energy / accelerator energy)")):
+        values = [r["vs"][g][metric] for r in rows for g in gpus if g in r["vs"]]
         for j, gpu in enumerate(gpus):
             xs = [i + (j - (len(gpus) - 1) / 2) * width for i in range(len(designs))]
-            ax.bar(xs, [r["vs"][gpu][metric] for r in rows], width=width, label=gpu.upper())
+            ax.bar(xs, [r["vs"].get(gpu, {}).get(metric, float("nan")) for r in rows], width=width,
+                   label=gpu.upper())
         ax.set_xticks(range(len(designs)))
-        ax.set_xticklabels(designs, rotation=45, ha="right", fontsize=8)
+        ax.set_xticklabels(designs, rotation=40, ha="right", fontsize=8)
         ax.set_yscale("log")
+        if values:
+            ax.set_ylim(min(min(values), 1.0) / 1.5, max(max(values), 1.0) * 1.5)
+        log_ticks(ax)
         ax.axhline(1.0, color="black", lw=0.8)
-        ax.set_ylabel(label)
-        ax.grid(True, axis="y", which="both", alpha=0.3)
+        ax.set_ylabel(label + ", log scale")
+        ax.grid(True, axis="y", which="major", alpha=0.3)
         ax.legend(fontsize=8)
-    fig.suptitle(title or "simulated accelerators vs GPUs (dense), same workload")
+    fig.suptitle(title or "simulated accelerators vs GPUs running dense attention, same workload")
     return save(fig, path)
 
 

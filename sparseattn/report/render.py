@@ -257,8 +257,10 @@ def make_figures(store: ResultStore) -> dict[str, Path]:
     hw = hardware_rows(store)
     if hw:
         figs["speedups"] = figures.plot_speedups(hw, out / "speedups.png")
+        panels = {r["label"]: (f"{r['workload']} traces on {r['shape']} at {r['seq']} tokens", r["arch"]) for r in hw}
         figs["energy"] = figures.plot_energy_breakdown({r["label"]: r["energy_parts_mj"] for r in hw},
-                                                       out / "energy_breakdown.png", "energy by part (mJ, simulated)")
+                                                       out / "energy_breakdown.png", "energy by part (simulated)",
+                                                       panels)
     claims = store.out / "reproduce" / "claims.png"
     if claims.exists():
         figs["claims"] = claims

@@ -96,9 +96,9 @@ def paper_line(store: ResultStore, paper: str) -> str | None:
     parts = []
     if acc is not None:
         parts.append(f"density {acc['density']:.3f} {m}, perplexity {pct(acc['ppl_change'])} {m}")
-    if hw is not None:
-        vs = "; ".join(f"{times(v['speedup'])} the {g.upper()}'s speed {s}, {times(v['energy'])} its energy "
-                       f"efficiency {s}" for g, v in sorted(hw["vs"].items()))
+    if hw is not None and hw["vs"]:
+        g, v = max(hw["vs"].items())  # the newest GPU (h100 after a100)
+        vs = f"{times(v['speedup'])} the {g.upper()}'s speed {s}, {times(v['energy'])} its energy efficiency {s}"
         parts.append(f"its accelerator on {html.escape(hw['shape'])} at {hw['seq']} tokens: {vs}")
     if claims:
         n = sum(bool(c["within_25pct"]) for c in claims)
