@@ -17,6 +17,7 @@ from rich.table import Table
 from ..core.errors import SparseAttnError
 from ..core.files import check_out_dir
 from ._app import app, console, fail
+from .options import flag
 
 dse_app = typer.Typer(no_args_is_help=True, help="Design-space exploration: Bayesian search over tiling, "
                       "architecture and method parameters (Optuna; local pool or Ray; resumable).")
@@ -69,10 +70,10 @@ def run_cmd(
     out: Path = typer.Option(None, help="output directory (default: runs/dse/<study>)"),
     workers: int = typer.Option(None, help="local worker processes (default: CPU count; 1 runs in-process)"),
     batch: int = typer.Option(None, help="trials asked per batch (default: the worker count)"),
-    ray: bool = typer.Option(False, "--ray", help="run trials as Ray tasks on an embedded local Ray"),
+    ray: bool = flag(False, "ray", help="run trials as Ray tasks on an embedded local Ray"),
     ray_address: str = typer.Option(None, help="run trials as Ray tasks on this cluster ('auto' or an address)"),
     n_startup: int = typer.Option(None, help="random trials before TPE/GP model (Optuna's default 10)"),
-    progress: bool = typer.Option(True, help="show the progress bar"),
+    progress: bool = flag(True, "progress", help="show the progress bar"),
 ) -> None:
     """Run (or resume) a study and write best.yaml / pareto-*.yaml, trials.csv, summary.json and plots."""
     from ..dse import StudyConfig, run_study, write_outputs

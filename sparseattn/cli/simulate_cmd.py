@@ -14,6 +14,7 @@ from ..core.errors import SparseAttnError
 from ..core.files import check_writable, write_atomic
 from ..core.invariants import check_size
 from ._app import app, console, fail
+from .options import flag
 
 MIN_SEQ = 16  # the traces' base tile
 
@@ -25,7 +26,7 @@ def simulate_cmd(
     seq: int = typer.Option(4096, help="sequence length (prefill: queries = keys)"),
     batch: int = typer.Option(1, help="batch size"),
     trace: str = typer.Option(None, help="trace name or JSON path (default: the architecture's own method)"),
-    iso_pade: bool = typer.Option(False, "--iso", help="normalise to PADE's Table III setting first"),
+    iso_pade: bool = flag(False, "iso", help="normalise to PADE's Table III setting first"),
     density: float = typer.Option(None, help="rescale the trace's kept-pair work to this density"),
     mapping: Path = typer.Option(None, help="mapping YAML (default: the architecture's own mapping block)"),
     q_tile: int = typer.Option(None, help="formal query tile (overrides the mapping's formal.q)"),

@@ -18,6 +18,7 @@ from ..core.errors import SparseAttnError
 from ..core.files import check_out_dir, write_atomic
 from ..core.invariants import check_size
 from ._app import app, console, fail
+from .options import flag
 
 DEFAULT_MESHES = ["spatial-star-4x4", "spatial-star-8x8"]
 DEFAULT_SHAPES = ["llama2-7b", "llama3-8b"]
@@ -29,8 +30,8 @@ def spatial_cmd(
     shape: list[str] = typer.Option(DEFAULT_SHAPES, help="model shape (repeat for several)"),
     seq: list[int] = typer.Option(None, help="sequence lengths (default 32k .. 1M, repeat for several)"),
     design: list[str] = typer.Option(None, help="spatial-star, dense-flash, stage-isolated (default all)"),
-    decode: bool = typer.Option(False, "--decode", help="one token against a seq-token KV cache, not a prefill"),
-    scaling: bool = typer.Option(True, help="also strong / weak scaling over the 2x2, 4x4, 8x8 meshes"),
+    decode: bool = flag(False, "decode", help="one token against a seq-token KV cache, not a prefill"),
+    scaling: bool = flag(True, "scaling", help="also strong / weak scaling over the 2x2, 4x4, 8x8 meshes"),
     out: Path = typer.Option(None, help="output directory (default runs/spatial-<timestamp>)"),
 ) -> None:
     """Sweep Spatial-STAR and its baselines: throughput, latency, utilisation, NoC, energy, area."""

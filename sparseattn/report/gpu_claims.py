@@ -170,7 +170,7 @@ def a100_claims(paper: str) -> list[Claim]:
             run),
         "A100 eager attention, board power (idle included)": (Design("a100", overrides=(("kernel", "eager"),)), run),
         "A100 eager attention, batch 8": (A100_EAGER, Run(batch=8)),
-        "the model before issue 12 (FlashAttention roofline, board limit for the whole run)": (
+        "A100 FlashAttention roofline, charged its board limit for the whole run": (
             Design("a100", overrides=(("energy", "tdp"),)), run),
     }
     speed, energy = (9.2, 71.2) if paper == "star" else (9.5, 71.5)
@@ -186,7 +186,7 @@ def h100_claims() -> list[Claim]:
     run = Run(PADE_BATCH, DECODE_STEPS)
     variants = {
         "batch 128": (H100_TRTLLM, Run(128, DECODE_STEPS)),
-        "prefill only, batch 1 (the setting before issue 12)": (H100_TRTLLM, Run()),
+        "prefill only, batch 1": (H100_TRTLLM, Run()),
         "H100 at the efficiency fitted to our SDPA measurements (0.65)": (Design("h100"), run),
         "H100 dynamic power only (board - idle)": (
             Design("h100", overrides=(("compute_efficiency", 0.75), ("energy", "dynamic"))), run),

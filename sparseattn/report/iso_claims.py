@@ -78,7 +78,8 @@ def iso_claim(name: str) -> Claim:
     design = Design(name, "iso", trace=trace)
     density = None if trace else pade_density
     per = energy_saving(design, density)
-    c = Claim("pade", f"pade_energy_vs_{name}", f"energy saving vs {name} (iso-PADE, equal accuracy)",
+    setting = "equal accuracy" if trace else "equal density"
+    c = Claim("pade", f"pade_energy_vs_{name}", f"energy saving vs {name} (iso-PADE, {setting})",
               VALUES[name], geomean(list(per.values())), _assumptions(name, design, pade_density), per,
               method="PADE section VI / Table III: every design given PADE's hardware budget, at equal accuracy")
     default = Design(name, "iso")

@@ -55,7 +55,7 @@ from ...core.driver import Method, RowBlock, Tally
 from ...core.errors import InvalidInputError, InvalidParameterError
 from ...core.quant import quantize_symmetric
 from ...core.workload import BITPLANE_READS, Per, SparsityProfile, Workload
-from ..registry import MethodParams, register
+from ..registry import Knob, MethodParams, register
 from .bui import active_elements, bui_offsets, truncated_keys
 from .ista import tile_order
 
@@ -147,7 +147,9 @@ class Survivors:
     planes: torch.Tensor  # int8 [B, H, rows, width] planes fetched per (row, key)
 
 
-@register("pade", PadeParams, "PADE: predictor-free bit-serial keys, BUI guard filtering, ISTA (HPCA'26)")
+@register("pade", PadeParams, "PADE: predictor-free bit-serial keys, BUI guard filtering, ISTA (HPCA'26)",
+          (Knob("radius", 1.0, 64.0, "up", "log", source="logit units; the paper's default 5 mid-range in decades"),
+           Knob("alpha", 0.05, 1.0, "up", "linear", grid=(0.5, 0.6), source="the paper's stated range 0.5-0.6")))
 class Pade(Method):
     def block_rows(self, call: AttentionCall) -> int:
         """Rows are processed in chunks of whole tiles (about 128 rows)."""
