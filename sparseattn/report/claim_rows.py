@@ -119,6 +119,7 @@ def build_claim(spec: ClaimSpec) -> Claim:
     b: Bracket = bracket(spec)
     c = Claim(spec.paper, spec.id, spec.text, spec.value, b.point, _assumptions(spec), b.per_item,
               method=METHODS[spec.evaluate], low=b.low, high=b.high, most=b.most, aggregate=spec.aggregate,
+              before=spec.before,
               swings={s.choice: s.values for s in b.swings} | ({"corners": b.corners} if b.corners else {}))
     s = load_claims().points()
     if spec.evaluate == "table2":

@@ -138,8 +138,8 @@ def reproduce_section(store: ResultStore, figs: dict[str, Path]) -> str:
                "within ±25%"], rows)
     note = ("<p class='note'>Each claim is evaluated by its paper's stated method (SOFA Table II arithmetic on "
             "published rows, eager PyTorch on the A100 with dynamic power, TensorRT-LLM prefill + decode on the "
-            "H100, iso-PADE hardware at equal accuracy); reproduce/reproduce.md gives each claim's variants, levers "
-            "and derivation.</p>")
+            "H100, iso-PADE hardware at equal accuracy); reproduce/reproduce.md gives each claim's bracket over its "
+            "unstated choices and its derivations.</p>")
     body = note + t + (figure(figs["claims"], "the papers' headline claims, paper vs ours") if "claims" in figs else "")
     checks = [c for c in store.get("reproduce", "validation") or [] if c["design"] in ("sofa", "pade")]
     if checks:

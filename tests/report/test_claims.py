@@ -111,3 +111,40 @@ def test_tornado_bars_are_sorted_by_swing_and_span_each_choice():
         values = c.swings[name.replace(" ", "_")]
         assert lo == pytest.approx(min(values.values()) / c.paper_value)
         assert hi == pytest.approx(max(values.values()) / c.paper_value)
+
+
+def test_docs_and_readme_claims_table_are_generated_from_the_committed_results():
+    """docs/reproduce.md and the README's claims table are what `sparseattn reproduce --write-docs` makes of
+    benchmarks/results/reproduce/reproduce.json: editing either by hand (or a stale result) fails here."""
+    import json
+
+    from sparseattn.report.claims_docs import DOCS_MD, README, RESULTS_JSON, docs_markdown, readme_with_table
+
+    data = json.loads(RESULTS_JSON.read_text())
+    assert DOCS_MD.read_text() == docs_markdown(data)
+    assert README.read_text() == readme_with_table(README.read_text(), data)
+    assert [c["id"] for c in data["claims"]] == [c.id for c in load_claims().claims]  # results from this file
+    assert {c["id"]: c["paper_value"] for c in data["claims"]} == {c.id: c.value for c in load_claims().claims}
+
+
+def test_readme_without_markers_is_refused():
+    from sparseattn.report.claims_docs import readme_with_table
+
+    with pytest.raises(ValueError, match="markers"):
+        readme_with_table("# no table here\n", {"claims": []})
+
+
+def test_validation_counts_independent_figures_and_shows_pades_implied_throughput_and_area_blocks():
+    from sparseattn.report.validation import pade_area_blocks, validation
+
+    checks = validation()
+    sofa = {c.figure: c for c in checks if c.design == "sofa"}
+    assert not sofa["GOPS/mm^2 (28 nm)"].independent and not sofa["latency (ms, 128 multipliers at 1 GHz)"].independent
+    assert sofa["GOPS"].independent and sofa["device GOPS/W"].independent
+    pade = {c.figure: c for c in checks if c.design == "pade"}
+    implied = pade["GOPS (implied: GOPS/W x power)"]
+    assert implied.published == pytest.approx(11_740 * 0.591, rel=1e-3) and not implied.independent
+    assert 0.2 < implied.ratio < 0.5  # our PADE runs at about a third of the throughput its figures imply
+    blocks = {b.block: b for b in pade_area_blocks()}
+    assert blocks["scoreboards"].ours_mm2 == 0 and blocks["scoreboards"].published_mm2 == pytest.approx(0.037 * 4.53)
+    assert sum(b.published_mm2 for b in blocks.values()) == pytest.approx(4.53)
