@@ -136,3 +136,25 @@ def test_run_default_output_directory_is_created_in_a_fresh_clone(tmp_path, monk
     assert out.parent == tmp_path.joinpath("runs").relative_to(tmp_path) and (tmp_path / "runs").is_dir()
     check_before_work(load_config(None, {"quick": True}).effective(), out)  # the job's own check accepts it
     assert default_out(resume=True).parent == out.parent  # nothing to resume yet: a new directory
+
+
+def test_every_boolean_option_has_both_forms_and_takes_no_value():
+    import typer
+
+    def commands(cmd, name=""):
+        yield name, cmd
+        for sub, child in getattr(cmd, "commands", {}).items():
+            yield from commands(child, f"{name} {sub}".strip())
+
+    flags = [(name, p) for name, cmd in commands(typer.main.get_command(app)) for p in cmd.params
+             if getattr(p, "is_flag", False) and p.name != "help"]
+    assert {"iso_pade", "decode", "quick", "ray"} <= {p.name for _, p in flags}
+    for name, p in flags:
+        assert p.secondary_opts and p.secondary_opts[0].startswith("--no-"), (name, p.opts)
+    out = runner.invoke(app, ["simulate", "--help"], terminal_width=120).output
+    iso_line = next(line for line in out.splitlines() if "--iso" in line)
+    assert "--no-iso" in iso_line and "<bool>" not in iso_line  # no value placeholder: it takes none
+    on = runner.invoke(app, ["simulate", "--arch", "pade", "--shape", "llama2-7b", "--seq", "256", "--iso"])
+    off = runner.invoke(app, ["simulate", "--arch", "pade", "--shape", "llama2-7b", "--seq", "256", "--no-iso"])
+    assert on.exit_code == 0 and off.exit_code == 0, on.output + off.output
+    assert on.output != off.output  # the flag changes what is simulated
