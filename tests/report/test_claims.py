@@ -2,6 +2,8 @@
 choice sourced in the claims file, every claim a point inside its bracket."""
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sparseattn.hw import load_model_shape
 from sparseattn.hw.config import ConfigError
@@ -148,3 +150,13 @@ def test_validation_counts_independent_figures_and_shows_pades_implied_throughpu
     blocks = {b.block: b for b in pade_area_blocks()}
     assert blocks["scoreboards"].ours_mm2 == 0 and blocks["scoreboards"].published_mm2 == pytest.approx(0.037 * 4.53)
     assert sum(b.published_mm2 for b in blocks.values()) == pytest.approx(4.53)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.floats(1e-3, 1e3), min_size=1, max_size=8))
+def test_aggregates_order_and_refuse_non_positive_items(values):
+    per = {str(i): v for i, v in enumerate(values)}
+    mean, geo, top = (aggregate(r, per) for r in ("mean", "geomean", "max"))
+    assert geo <= mean * (1 + 1e-9) and mean <= top * (1 + 1e-9) and top == max(values)
+    with pytest.raises(ValueError, match="finite and positive"):
+        aggregate("mean", {**per, "bad": 0.0})
