@@ -160,3 +160,14 @@ def test_aggregates_order_and_refuse_non_positive_items(values):
     assert geo <= mean * (1 + 1e-9) and mean <= top * (1 + 1e-9) and top == max(values)
     with pytest.raises(ValueError, match="finite and positive"):
         aggregate("mean", {**per, "bad": 0.0})
+
+
+def test_gpu_power_scaling_busy_charges_full_power_to_partly_filled_kernels():
+    from sparseattn.hw import load_arch
+    from sparseattn.hw.gpu_power import Kernel, dynamic_joules
+
+    a100 = load_arch("a100")
+    busy = a100.model_copy(update={"power_scaling": "busy"})
+    half, full = Kernel("k", 1e-3, 0.5), Kernel("k", 1e-3, 1.0)
+    assert dynamic_joules(busy, [half]) == pytest.approx(2 * dynamic_joules(a100, [half]))
+    assert dynamic_joules(busy, [full]) == pytest.approx(dynamic_joules(a100, [full]))
