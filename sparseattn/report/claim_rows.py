@@ -54,6 +54,12 @@ class ClaimRow:
     most: str
 
 
+def rows_from_json(data: dict) -> list[ClaimRow]:
+    """The typed rows of a ``reproduce.json`` (what a report reads back from a run's results)."""
+    return [ClaimRow(c["paper"], c["id"], c["text"], c["paper_value"], c["ours"], c["low"], c["high"],
+                     bool(c["in_bracket"]), bool(c["within_25pct"]), c["most"]) for c in data["claims"]]
+
+
 def claim_rows(claims: list[Claim]) -> list[ClaimRow]:
     """The typed rows of ``claims`` (every claim carries its bracket)."""
     return [ClaimRow(c.paper, c.id, c.text, c.paper_value, c.ours, float(c.low), float(c.high), bool(c.in_bracket),
@@ -143,4 +149,4 @@ def paper_claims(paper: str) -> list[Claim]:
     return [build_claim(spec) for spec in load_claims().claims if spec.paper == paper]
 
 
-__all__ = ["TOLERANCE", "ClaimRow", "build_claim", "claim_rows", "paper_claims"]
+__all__ = ["TOLERANCE", "ClaimRow", "build_claim", "claim_rows", "paper_claims", "rows_from_json"]

@@ -171,3 +171,14 @@ def test_gpu_power_scaling_busy_charges_full_power_to_partly_filled_kernels():
     half, full = Kernel("k", 1e-3, 0.5), Kernel("k", 1e-3, 1.0)
     assert dynamic_joules(busy, [half]) == pytest.approx(2 * dynamic_joules(a100, [half]))
     assert dynamic_joules(busy, [full]) == pytest.approx(dynamic_joules(a100, [full]))
+
+
+def test_typed_rows_read_back_from_the_results_file():
+    import json
+
+    from sparseattn.report.claim_rows import rows_from_json
+    from sparseattn.report.claims_docs import RESULTS_JSON
+
+    rows = rows_from_json(json.loads(RESULTS_JSON.read_text()))
+    assert len(rows) == 15 and all(r.low <= r.point <= r.high for r in rows)
+    assert {r.id for r in rows if r.in_bracket} <= {r.id for r in rows}
