@@ -114,9 +114,12 @@ def test_simulate_reports_bad_input_clearly(tmp_path):
 
 
 def test_reproduce_command_writes_its_outputs(tmp_path):
-    result = runner.invoke(app, ["reproduce", "--paper", "pade", "--out", str(tmp_path)], terminal_width=200)
+    result = runner.invoke(app, ["reproduce", "--paper", "pade", "--out", str(tmp_path)], terminal_width=80)
     assert result.exit_code == 0, result.output
-    assert "7.43x" in result.output and (tmp_path / "reproduce.json").exists()
+    assert "7.43" in result.output and (tmp_path / "reproduce.json").exists()
+    table = [line for line in result.output.splitlines() if "pade_" in line]
+    assert len(table) == 5 and all(len(line) <= 80 for line in table)  # compact: one row per claim, 80 columns
+    assert "choice:" not in result.output  # the full markdown goes to reproduce.md, not the terminal
     bad = runner.invoke(app, ["reproduce", "--paper", "tpu"], terminal_width=200)
     assert bad.exit_code == 2 and "unknown paper" in bad.output
 

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from ..core.errors import SparseAttnError
 from ..core.files import check_writable, write_atomic
+from ..core.invariants import check_size
 from ._app import app, console, fail
 from .options import flag
 
@@ -54,6 +55,9 @@ def simulate_cmd(
         if seq < MIN_SEQ:
             raise SparseAttnError(f"--seq {seq}: simulate a prefill of at least {MIN_SEQ} tokens (one base tile); "
                                   "below that the fixed DRAM latency is the whole run and power means nothing")
+        check_size(seq, batch, "--seq")
+        if batch < 1:
+            raise SparseAttnError(f"--batch {batch}: need at least 1 sequence")
         a = load_arch(arch)
         given = {"--iso": iso_pade, "--density": density is not None, "--trace": trace is not None,
                  "--mapping": mapping is not None, "--q-tile": q_tile is not None, "--k-tile": k_tile is not None}

@@ -15,7 +15,8 @@ from rich.progress import Progress
 from rich.table import Table
 
 from ..core.errors import SparseAttnError
-from ..core.files import write_atomic
+from ..core.files import check_out_dir, write_atomic
+from ..core.invariants import check_size
 from ._app import app, console, fail
 from .options import flag
 
@@ -47,10 +48,12 @@ def spatial_cmd(
             raise SparseAttnError(f"--design {', '.join(bad)}: unknown; choose from {', '.join(sweep.DESIGNS)}")
         if any(n < 16 for n in seqs):
             raise SparseAttnError(f"--seq must be at least 16 tokens (one base tile), got {min(seqs)}")
+        for n in seqs:
+            check_size(n)
+        check_out_dir(out)
         points = sweep.sweep_points(arch, shape, seqs, designs, phase)
         if scaling:
             points += sweep.scaling_points(shape[0], max(seqs), [d for d in designs if d != "dense-flash"])
-        out.mkdir(parents=True, exist_ok=True)
         start = time.perf_counter()
         with Progress(console=console, transient=True) as bar:
             task = bar.add_task("simulating", total=len(points))
@@ -59,13 +62,17 @@ def spatial_cmd(
                 bar.update(task, advance=1, description=f"{p.arch} {p.shape} {p.seq} {p.design} ({p.study})")
 
             rows, results = sweep.run(points, step)
-    except (SparseAttnError, ValueError) as err:
+        out.mkdir(parents=True, exist_ok=True)
+    except (SparseAttnError, ValueError, OSError) as err:
         fail(str(err))
         return
     ratios = sweep.ratios(rows)
     _write(out, rows, ratios)
     written = _figures(out, rows, results, figures)
     _print(rows, ratios)
+    for warning in dict.fromkeys(f"{r['arch']} {r['shape']} {r['seq']}: {r['warnings']}" for r in rows
+                                 if r.get("warnings")):
+        console.print(f"[yellow]warning:[/] {warning}")
     console.print(f"wrote {out}/spatial.json, spatial.csv, {', '.join(p.name for p in written)} "
                   f"({len(points)} simulations in {time.perf_counter() - start:.1f} s)")
 

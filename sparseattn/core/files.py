@@ -39,6 +39,24 @@ def check_writable(path: Path | None, what: str = "output") -> Path | None:
     return path
 
 
+def check_out_dir(path: Path, what: str = "--out") -> Path:
+    """Fail before any work starts unless ``path`` is a directory or can be made one: it is not a file, and its
+    nearest existing ancestor is a writable directory (``FILE/sub`` names a file as a parent)."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise InvalidParameterError(f"{what} {str(path)!r} is a file, not a directory")
+    probe = path
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        raise InvalidParameterError(f"{what} {str(path)!r}: {str(probe)!r} is a file, not a directory")
+    if probe.exists() and not os.access(probe, os.W_OK):
+        raise InvalidParameterError(f"{what} {str(path)!r}: directory {str(probe)!r} is not writable")
+    return path
+
+
 class CorruptFileError(InvalidParameterError):
     """A results file we would resume from is unreadable or malformed; the message names it and the way out."""
 

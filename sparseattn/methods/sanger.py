@@ -26,7 +26,7 @@ from ..core.call import AttentionCall
 from ..core.driver import RowBlock, Tally
 from ..core.workload import Per, Workload
 from .common import Baseline, BaselineParams, LowPrecision, keep_predicted_max
-from .registry import register
+from .registry import Knob, register
 
 
 class SangerParams(BaselineParams):
@@ -38,7 +38,9 @@ class SangerParams(BaselineParams):
     block_rows: int = Field(16, ge=1, description="pack: sub-rows per block")
 
 
-@register("sanger", SangerParams, "Sanger: 4-bit predicted softmax, global threshold, pack-and-split (MICRO'21)")
+@register("sanger", SangerParams, "Sanger: 4-bit predicted softmax, global threshold, pack-and-split (MICRO'21)",
+          (Knob("threshold", 1e-5, 0.05, "down", "log", source="predicted probabilities; Sanger's default 2e-3 "
+                "mid-range in decades"),))
 class Sanger(Baseline):
     def prepare(self, call: AttentionCall) -> LowPrecision:
         return LowPrecision.of(call, self.p.bits, self.p.granularity)

@@ -47,7 +47,7 @@ from ..core.result import SparseResult
 from ..core.workload import Per, Workload
 from .common import BaselineParams, grouped_int_logits, streaming_topk_compares
 from .energon import tile_shared
-from .registry import register
+from .registry import Knob, register
 
 
 class SpAttenParams(BaselineParams):
@@ -138,7 +138,8 @@ def _accumulate(state: dict, probs: torch.Tensor, out: torch.Tensor) -> None:
     state["head_imp"] = himp if state["head_imp"] is None else state["head_imp"] + himp
 
 
-@register("spatten", SpAttenParams, "SpAtten: cascade token/head pruning, progressive quantisation (HPCA'21)")
+@register("spatten", SpAttenParams, "SpAtten: cascade token/head pruning, progressive quantisation (HPCA'21)",
+          (Knob("token_keep", 0.05, 1.0, "up", "linear", source="the parameter's range (0, 1]"),))
 class SpAtten(Method):
     fresh = True  # a call that starts from the caller's state (False: the second pass of a standalone call)
 

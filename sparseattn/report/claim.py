@@ -57,6 +57,17 @@ class Claim:
     method: str = ""  # the paper's evaluation method ours follows
     check: float | None = None  # the paper's own arithmetic redone on its published figures (Table II claims)
     derivation: list[str] = field(default_factory=list)
+    low: float | None = None  # the bracket over every unstated choice (report/brackets.py)
+    high: float | None = None
+    swings: dict[str, dict[str, float]] = field(default_factory=dict)  # choice -> {value: claim}
+    most: str = ""  # the choice that moves the claim most
+    aggregate: str = ""  # mean, geomean or max ("up to") over the items
+
+    @property
+    def in_bracket(self) -> bool | None:
+        if self.low is None or self.high is None:
+            return None
+        return self.low * (1 - 1e-9) <= self.paper_value <= self.high * (1 + 1e-9)
 
     @property
     def ratio(self) -> float:

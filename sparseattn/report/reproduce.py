@@ -29,21 +29,13 @@ from typing import Any
 from ..core.files import write_atomic
 from ..hw.result import EnergyItem, SimResult
 from .claim import TOLERANCE, Claim, Design, sim
-from .gpu_claims import PADE_SET, a100_claims, h100_claims
-from .iso_claims import iso_claims
-from .sota import sota_claims
+from .claim_rows import ClaimRow, claim_rows, paper_claims
+from .gpu_claims import PADE_SET
 from .validation import Check, validation, validation_markdown
 
 PAPERS = ("sofa", "star", "pade")
-__all__ = ["PAPERS", "TOLERANCE", "Claim", "claims_json", "claims_markdown", "energy_categories", "paper_claims",
-           "reproduce"]
-
-
-def paper_claims(paper: str) -> list[Claim]:
-    """The headline claims of one paper's abstract."""
-    if paper == "pade":
-        return h100_claims() + iso_claims()
-    return a100_claims(paper) + sota_claims(paper)
+__all__ = ["PAPERS", "TOLERANCE", "Claim", "ClaimRow", "claim_rows", "claims_json", "claims_markdown",
+           "energy_categories", "paper_claims", "reproduce"]
 
 
 def reproduce(papers: Sequence[str] = PAPERS, out_dir: Path | None = None,
@@ -71,40 +63,49 @@ def claims_json(claims: Sequence[Claim], elapsed: float | None = None,
     rows = []
     for c in claims:
         d = asdict(c)
-        d.update(ratio=c.ratio, within_25pct=c.within, levers=[{**asdict(lv), "text": lv.text()} for lv in c.levers])
+        d.update(ratio=c.ratio, within_25pct=c.within, in_bracket=c.in_bracket,
+                 levers=[{**asdict(lv), "text": lv.text()} for lv in c.levers])
         rows.append(d)
     valid = [{**asdict(k), "ratio": k.ratio, "within_25pct": k.within} for k in checks]
     return {"tolerance": TOLERANCE, "elapsed_s": elapsed, "claims": rows, "validation": valid}
 
 
+def claims_table_markdown(claims: Sequence[Claim]) -> str:
+    """One table of every claim: paper, our point [low, high], paper in the bracket, point within ±25%."""
+    lines = ["| paper | claim | paper value | ours: point [low, high] | paper in bracket | within ±25% "
+             "| moved most by |", "|---|---|---:|---:|:-:|:-:|---|"]
+    for c in claims:
+        lines.append(f"| {c.paper.upper()} | {c.text} | {c.paper_value:g}x | {c.ours:.3g}x [{c.low:.3g}, {c.high:.3g}] "
+                     f"| {'yes' if c.in_bracket else 'no'} | {'yes' if c.within else 'no'} | {c.most} |")
+    inside, within = sum(bool(c.in_bracket) for c in claims), sum(c.within for c in claims)
+    lines += ["", f"Paper value inside our bracket: **{inside} of {len(claims)}**; our point within ±25%: "
+              f"**{within} of {len(claims)}**."]
+    return "\n".join(lines)
+
+
 def claims_markdown(claims: Sequence[Claim]) -> str:
-    lines = []
+    lines = [claims_table_markdown(claims), ""]
     for paper in dict.fromkeys(c.paper for c in claims):
-        lines += [f"### {paper.upper()}", "", "| claim | paper | ours | ours / paper | within ±25% |",
-                  "|---|---:|---:|---:|:-:|"]
-        mine = [c for c in claims if c.paper == paper]
-        for c in mine:
-            lines.append(f"| {c.text} | {c.paper_value:g}x | {c.ours:.3g}x | {c.ratio:.3g} | "
-                         f"{'yes' if c.within else 'no'} |")
-        lines.append("")
-        for c in mine:
-            lines.append(f"- **{c.text}** — evaluated as: {c.method}. Per item: "
+        lines += [f"### {paper.upper()}", ""]
+        for c in (c for c in claims if c.paper == paper):
+            lines.append(f"- **{c.text}** (paper {c.paper_value:g}x; ours {c.ours:.3g}x [{c.low:.3g}, {c.high:.3g}],"
+                         f" {c.aggregate} over the items) — evaluated as: {c.method}. Per item: "
                          + ", ".join(f"{k} {v:.3g}x" for k, v in c.per_item.items()))
-            if c.check is not None:
-                lines.append(f"  - check: the paper's own row through the same arithmetic gives {c.check:.4g}x")
-            for name, v in c.variants.items():
-                lines.append(f"  - variant: {name}: {v:.3g}x (ours / paper {v / c.paper_value:.3g})")
-            for lv in c.levers:
-                lines.append(f"  - lever: {lv.text()}")
+            for a in c.assumptions:
+                lines.append(f"  - choice: {a}")
+            for name, values in c.swings.items():
+                lines.append(f"  - {'corners' if name == 'corners' else 'over ' + name}: "
+                             + ", ".join(f"{k} → {v:.3g}x" for k, v in values.items()))
             for d in c.derivation:
                 lines.append(f"  - derivation: {d}")
-        lines += ["", "Assumptions: " + "; ".join(dict.fromkeys(a for c in mine for a in c.assumptions)), ""]
+        lines.append("")
     return "\n".join(lines)
 
 
 def write_outputs(claims: Sequence[Claim], out_dir: Path, elapsed: float | None = None,
                   checks: Sequence[Check] = ()) -> dict[str, Path]:
     from .figures import plot_claims, plot_energy_breakdown
+    from .tornado import plot_tornado
 
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {"json": out_dir / "reproduce.json", "markdown": out_dir / "reproduce.md"}
@@ -114,6 +115,10 @@ def write_outputs(claims: Sequence[Claim], out_dir: Path, elapsed: float | None 
         md += "\n## The simulator against each design's published figures\n\n" + validation_markdown(list(checks))
     write_atomic(paths["markdown"], md + "\n")
     paths["claims_png"] = plot_claims(claims, out_dir / "claims.png")
+    for paper in dict.fromkeys(c.paper for c in claims):
+        paths[f"tornado_{paper}"] = plot_tornado([c for c in claims if c.paper == paper],
+                                                 out_dir / f"tornado_{paper}.png",
+                                                 f"{paper.upper()}: what each unstated choice does to each claim")
     breakdown = {}
     model, seq = PADE_SET[0]
     for name in ("pade", "sofa", "sanger", "dota", "energon", "spatten", "elsa", "a3"):
