@@ -73,6 +73,31 @@ def which_method(store: ResultStore) -> str:
             f" (no fine-tuning; oracles left out; each method at its default setting):</p><ul>{items}</ul>")
 
 
+def calibration_rows(store: ResultStore) -> list[dict[str, Any]]:
+    """The calibration step's rows (:mod:`sparseattn.eval.calibrate`: one per method and loss budget), if the run
+    has that step."""
+    step = store.data["steps"].get("calibration") or {}
+    rows = step.get("rows") if isinstance(step, dict) else None
+    return rows if isinstance(rows, list) else []
+
+
+def which_method_per_budget(store: ResultStore) -> str:
+    """At each loss budget, the method that stays within it (on the judged text) at the lowest density."""
+    rows = [r for r in calibration_rows(store) if r.get("judged_on_budget")]
+    if not rows:
+        return ""
+    m = TAG["measured"]
+    loss = "perplexity" if rows[0].get("kind") == "decoder" else "1 - cosine"
+    items = []
+    for budget in sorted({r["budget"] for r in rows}):
+        best = min((r for r in rows if r["budget"] == budget), key=lambda r: r["judge_density"])
+        items.append(f"<li>{loss} within {100 * budget:+.1f}%: <b>{html.escape(best['method'])}</b> at density "
+                     f"{best['judge_density']:.3f} {m} ({loss} {100 * best['judge_loss']:+.1f}% {m} on "
+                     f"{html.escape(str(best.get('judge_text', 'the judged text')))})</li>")
+    return ("<p><b>At each loss budget</b> (each method calibrated to the budget on one text, judged on another), "
+            f"the method that keeps the fewest pairs:</p><ul>{''.join(items)}</ul>")
+
+
 # ------------------------------------------------------------------------------------------------ papers
 def _hardware(store: ResultStore, arch: str, workload: str = "decoder") -> dict[str, Any] | None:
     from .render import hardware_rows
@@ -171,4 +196,5 @@ def gpu_reconciliation(store: ResultStore) -> str:
 def summary_section(store: ResultStore) -> str:
     """The whole first section of the report."""
     hooks = "".join(h(store) for h in SUMMARY_HOOKS)
-    return which_method(store) + hooks + papers(store) + claims_verdict(store) + gpu_reconciliation(store)
+    return (which_method(store) + which_method_per_budget(store) + hooks + papers(store) + claims_verdict(store)
+            + gpu_reconciliation(store))
