@@ -81,7 +81,7 @@ def iso_claim(name: str) -> Claim:
     setting = "equal accuracy" if trace else "equal density"
     c = Claim("pade", f"pade_energy_vs_{name}", f"energy saving vs {name} (iso-PADE, {setting})",
               VALUES[name], geomean(list(per.values())), _assumptions(name, design, pade_density), per,
-              method="PADE section VI / Table III: every design given PADE's hardware budget, at equal accuracy")
+              method=f"PADE section VI / Table III: every design given PADE's hardware budget, at {setting}")
     default = Design(name, "iso")
     c.variants[f"{name} at its default setting (density {load_trace(name).density:.3f})"] = geomean(
         list(energy_saving(default).values()))

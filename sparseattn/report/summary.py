@@ -132,6 +132,27 @@ def paper_line(store: ResultStore, paper: str) -> str | None:
     return f"<li><b>{paper.upper()}</b>: " + "; ".join(parts) + ".</li>"
 
 
+def which_accelerator(store: ResultStore) -> str:
+    """The fastest and the most frugal accelerator on each workload (each running its own method's trace)."""
+    from .render import hardware_rows
+
+    s = TAG["simulated"]
+    items = []
+    for workload in ("decoder", "encoder"):
+        rows = [r for r in hardware_rows(store) if r["workload"] == workload]
+        if not rows:
+            continue
+        fast = min(rows, key=lambda r: r["latency_ms"])
+        frugal = min(rows, key=lambda r: r["energy_mj"])
+        items.append(f"<li>{workload} traces on {html.escape(fast['shape'])} at {fast['seq']} tokens: fastest "
+                     f"<b>{html.escape(fast['arch'])}</b> ({fast['latency_ms']:.3g} ms {s}), least energy "
+                     f"<b>{html.escape(frugal['arch'])}</b> ({frugal['energy_mj']:.3g} mJ {s})</li>")
+    if not items:
+        return ""
+    return ("<p><b>Which accelerator.</b> Each accelerator running its own method's traces, one attention "
+            f"prefill of every layer:</p><ul>{''.join(items)}</ul>")
+
+
 def papers(store: ResultStore) -> str:
     lines = [line for p in PAPERS if (line := paper_line(store, p))]
     if not lines:
@@ -196,5 +217,5 @@ def gpu_reconciliation(store: ResultStore) -> str:
 def summary_section(store: ResultStore) -> str:
     """The whole first section of the report."""
     hooks = "".join(h(store) for h in SUMMARY_HOOKS)
-    return (which_method(store) + which_method_per_budget(store) + hooks + papers(store) + claims_verdict(store)
-            + gpu_reconciliation(store))
+    return (which_method(store) + which_method_per_budget(store) + hooks + which_accelerator(store) + papers(store)
+            + claims_verdict(store) + gpu_reconciliation(store))
