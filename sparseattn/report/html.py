@@ -42,14 +42,24 @@ def _cell(value: Any, spec: str | None) -> str:
     if spec and isinstance(value, int | float) and not isinstance(value, bool):
         if spec.endswith("d") and isinstance(value, float) and value.is_integer():
             value = int(value)
-        return "–" if value != value else html.escape(format(value, spec))  # NaN: no value
+        if value != value:
+            return "–"  # NaN: no value
+        return html.escape(significant(value) if spec == "sig" else format(value, spec))
     return _fmt(value)
+
+
+def significant(value: float, digits: int = 3) -> str:
+    """``digits`` significant digits without an exponent: 0.000385, 0.0537, 4.56, 115, 1,090, 4,580."""
+    if value == 0 or abs(value) >= 10 ** (digits - 1):
+        return f"{value:,.0f}"
+    return f"{value:.{digits}g}" if abs(value) >= 1e-4 else f"{value:.{digits - 1}e}"
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], cls: str = "",
           formats: Sequence[str | None] | None = None) -> str:
     """An HTML table; headers may carry markup (tags), cells are escaped unless they are ``Markup``. ``formats``
-    gives each column's one number format (a ``format`` spec such as ``.3f``; None: as is)."""
+    gives each column's one number format (a ``format`` spec such as ``.3f``, ``sig`` for three significant digits
+    without an exponent; None: as is)."""
     specs = list(formats or []) + [None] * (len(headers) - len(formats or []))
     head = "".join(f"<th>{h}</th>" for h in headers)
     body = "".join("<tr>" + "".join(f"<td>{_cell(c, s)}</td>" for c, s in zip(r, specs, strict=False)) + "</tr>"
