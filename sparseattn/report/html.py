@@ -22,7 +22,7 @@ th { background: #f4f4f4; } td:first-child, th:first-child { text-align: left; }
 .tag { font-size: .75em; color: #fff; border-radius: 3px; padding: 0 .3em; }
 .measured { background: #2a7; } .simulated { background: #27a; } .quoted { background: #a72; }
 .note { color: #555; font-size: .9em; } img { max-width: 100%; border: 1px solid #eee; }
-.yes { color: #2a7; font-weight: bold; } .no { color: #c33; }
+.yes { color: #2a7; font-weight: bold; } .no { color: #c33; } td.text { text-align: left; }
 """
 
 TAG = {"measured": '<span class="tag measured">measured</span>',
@@ -62,9 +62,14 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], cls: str = "",
     without an exponent; None: as is)."""
     specs = list(formats or []) + [None] * (len(headers) - len(formats or []))
     head = "".join(f"<th>{h}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{_cell(c, s)}</td>" for c, s in zip(r, specs, strict=False)) + "</tr>"
-                   for r in rows)
+    body = "".join("<tr>" + "".join(f"<td{_align(c)}>{_cell(c, s)}</td>" for c, s in zip(r, specs, strict=False))
+                   + "</tr>" for r in rows)
     return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def _align(value: Any) -> str:
+    """Prose cells (a sentence, not a name or number) read left-aligned."""
+    return ' class="text"' if isinstance(value, str) and " " in value.strip() and len(value) > 24 else ""
 
 
 def section_id(heading: str) -> str:
