@@ -13,6 +13,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from ..core.errors import SparseAttnError
+from ..report.html import significant
 from ..report.progress import Status, eta_text
 from ._app import app, console, fail
 from .options import flag
@@ -118,8 +119,8 @@ def summary_table(store) -> Table:
                  f"energy eff.\nvs {gpu}"):
         table.add_column(head, justify="right", no_wrap=True)
     for r in rows:
-        sp = "-" if r["speedup"] is None else f"{r['speedup']:.3g}x"
-        en = "-" if r["energy"] is None else f"{r['energy']:.3g}x"
+        sp = "-" if r["speedup"] is None else f"{significant(r['speedup'])}x"
+        en = "-" if r["energy"] is None else f"{significant(r['energy'])}x"
         table.add_row(r["method"], f"{r['density']:.3f}", f"{100 * r['ppl_change']:+.1f}%",
                       f"{100 * r['oracle_change']:+.1f}%", sp, en)
     return table

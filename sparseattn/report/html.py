@@ -49,10 +49,10 @@ def _cell(value: Any, spec: str | None) -> str:
 
 
 def significant(value: float, digits: int = 3) -> str:
-    """``digits`` significant digits without an exponent: 0.000385, 0.0537, 4.56, 115, 1,090, 4,580."""
+    """``digits`` significant digits without an exponent: 0.000385, 0.0537, 2.00, 4.56, 115, 1,090, 4,580."""
     if value == 0 or abs(value) >= 10 ** (digits - 1):
         return f"{value:,.0f}"
-    return f"{value:.{digits}g}" if abs(value) >= 1e-4 else f"{value:.{digits - 1}e}"
+    return f"{value:#.{digits}g}" if abs(value) >= 1e-4 else f"{value:.{digits - 1}e}"  # '#': 2.00, not 2
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], cls: str = "",

@@ -128,5 +128,5 @@ def test_one_number_format_three_significant_digits_without_an_exponent(x):
 def test_significant_examples():
     from sparseattn.report.html import significant
 
-    assert [significant(v) for v in (0.000385, 0.0537, 4.561, 115.2, 1090.4, 4580.0)] == [
-        "0.000385", "0.0537", "4.56", "115", "1,090", "4,580"]
+    assert [significant(v) for v in (0.000385, 0.0537, 2.0, 4.561, 115.2, 1090.4, 4580.0)] == [
+        "0.000385", "0.0537", "2.00", "4.56", "115", "1,090", "4,580"]
