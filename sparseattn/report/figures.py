@@ -32,25 +32,45 @@ def group_labels(points: dict[str, tuple[float, float]], rel: float = 1e-3) -> d
     return {k: " = ".join(v) for k, v in out.items()}
 
 
+def _overlaps(box: Any, others: list[Any]) -> bool:
+    return any(box.x0 < o.x1 and o.x0 < box.x1 and box.y0 < o.y1 and o.y0 < box.y1 for o in others)
+
+
 def place_labels(ax: Any, labels: dict[tuple[float, float], str], fontsize: float = 7.5) -> None:
-    """Annotate each point with its label, nudging labels up or down in display space until no two overlap (a
-    thin line joins a moved label to its point)."""
+    """Annotate each point with its label at the first of several offsets (right, left, above, below, then
+    further out) where the label overlaps no other label, no marker and stays inside the axes; a thin line joins a
+    label placed away from its point."""
+    from matplotlib.transforms import Bbox
+
     fig = ax.figure
     fig.canvas.draw()
-    placed: list[tuple[float, float, float, float]] = []
-    h = fontsize * fig.dpi / 72 * 1.25
+    renderer = fig.canvas.get_renderer()
+    frame = ax.get_window_extent(renderer)
+    pad = 5 * fig.dpi / 72  # half a marker, in pixels
+    markers = [Bbox.from_extents(px - pad, py - pad, px + pad, py + pad)
+               for px, py in (ax.transData.transform(xy) for xy in labels)]
+    placed: list[Any] = []
+    near = [(5, 3), (5, -11), ("L", 3), ("L", -11)]
+    far = [(dx, dy) for step in (1, 2, 3, 4, 5) for dx, dy in ((5, 3 + 11 * step), (5, -11 - 11 * step),
+                                                               ("L", 3 + 11 * step), ("L", -11 - 11 * step))]
     for (x, y), text in sorted(labels.items(), key=lambda kv: (kv[0][1], kv[0][0])):
-        px, py = ax.transData.transform((x, y))
-        w = len(text) * fontsize * fig.dpi / 72 * 0.6
-        dy = 0.0
-        for _ in range(60):
-            box = (px + 5, py + 4 + dy, px + 5 + w, py + 4 + dy + h)
-            if not any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3] for b in placed):
+        note = ax.annotate(text, (x, y), xytext=(5, 3), textcoords="offset points", fontsize=fontsize,
+                           ha="left", va="bottom")
+        width = note.get_window_extent(renderer).width * 72 / fig.dpi
+        chosen = (5, 3)
+        for dx, dy in near + far:
+            note.xyann = (-5 - width if dx == "L" else dx, dy)
+            box = note.get_window_extent(renderer)
+            inside = frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1
+            if inside and not _overlaps(box, placed + markers):
+                chosen = (dx, dy)
                 break
-            dy += h * 0.6
-        placed.append(box)
-        ax.annotate(text, (x, y), xytext=(5 * 72 / fig.dpi, (4 + dy) * 72 / fig.dpi), textcoords="offset points",
-                    fontsize=fontsize, arrowprops={"arrowstyle": "-", "lw": 0.5, "color": "0.5"} if dy else None)
+        else:
+            note.xyann = chosen
+        if chosen not in near:  # a leader line from the label's near end to its point
+            ax.annotate("", (x, y), xytext=(-5 if chosen[0] == "L" else 5, chosen[1] + 4), textcoords="offset points",
+                        arrowprops={"arrowstyle": "-", "lw": 0.5, "color": "0.5", "shrinkA": 0, "shrinkB": 3})
+        placed.append(note.get_window_extent(renderer))
 
 
 def density_axis(ax: Any, values: Sequence[float], label: str) -> None:
