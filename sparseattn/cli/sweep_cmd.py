@@ -29,6 +29,7 @@ def sweep_cmd(
     from pydantic import ValidationError
 
     from ..core.files import check_out_dir, set_aside
+    from ..core.invariants import check_rows
     from ..eval.sweep import SweepConfig, load_rows, with_relative_increase
     from ..models.loader import load_model
     from ..report import perplexity_rows_markdown, plot_perplexity_vs_density
@@ -57,6 +58,7 @@ def sweep_cmd(
         with console.status(f"loading {config.model} ..."):
             lm = load_model(config.model)
         rows = _run_with_progress(config, out, lm)
+        check_rows(rows, "sweep")  # finite, densities in [0, 1], before the table and plot are written
     except SparseAttnError as err:
         fail(str(err))
         return
