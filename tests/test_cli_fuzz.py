@@ -102,3 +102,17 @@ def test_model_commands_refuse_bad_options_before_work(tmp_path, command, bad):
         args = [command, "--text", bad[1]]
     result, args = _invoke(tmp_path, args)
     assert result.exit_code == 2, (args, result.output)
+
+
+@SETTINGS
+@given(paper=st.sampled_from(["nosuch", "", "SOFA"]), out=PATHS)
+def test_reproduce_refuses_bad_options_before_work(tmp_path, paper, out):
+    result, args = _invoke(tmp_path, ["reproduce", "--paper", paper, "--out", out])
+    assert result.exit_code == 2, (args, result.output)
+
+
+@SETTINGS
+@given(space=st.sampled_from(["star-tiling", "nosuch", "{tmp}/file"]),
+       seq=st.sampled_from(["-5", "5", "16", "4096", str(2**40)]))
+def test_dse_check_fuzz(tmp_path, space, seq):
+    _invoke(tmp_path, ["dse", "check", space, "--seq", seq])
