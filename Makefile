@@ -1,4 +1,4 @@
-# Two commands: `make run` and `make test`. Each creates .venv when missing and installs into it.
+# Two commands: `make run` and `make test` (`make test-all` adds the slow tests). Each creates .venv when missing and installs into it.
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
@@ -34,9 +34,15 @@ $(SYSDEPS): | $(PY)
 run: $(STAMP)
 	$(VENV)/bin/sparseattn run
 
+# `make test` skips the tests marked slow (the whole main job, the README's commands, long SOFA runs: each over
+# ~20 s on 2 cores); `make test-all` runs every test. CI (.ci/run) runs both.
 test: $(STAMP) $(SYSDEPS)
 	$(VENV)/bin/ruff check sparseattn tests benchmarks scripts
 	$(PY) -m pytest
+
+test-all: $(STAMP) $(SYSDEPS)
+	$(VENV)/bin/ruff check sparseattn tests benchmarks scripts
+	$(PY) -m pytest --runslow
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check sparseattn tests benchmarks scripts

@@ -19,6 +19,8 @@ from ._app import app, console, fail
 def reproduce_cmd(
     paper: str = typer.Option("all", help="sofa, star, pade or all"),
     out: Path = typer.Option(None, help="output directory (default runs/reproduce-<timestamp>)"),
+    write_docs: bool = typer.Option(False, "--write-docs/--no-write-docs", help="regenerate docs/reproduce.md and the README's claims "
+                                    "table from this run's reproduce.json (and copy its figures to docs/)"),
 ) -> None:
     """Every headline claim of the SOFA, STAR and PADE abstracts: paper vs ours, ratio, assumptions, levers."""
     from ..report.reproduce import PAPERS, claim_rows, reproduce
@@ -38,6 +40,8 @@ def reproduce_cmd(
     console.print(f"paper inside our bracket: {sum(bool(c.in_bracket) for c in claims)} of {len(claims)}; point "
                   f"within ±25%: {sum(c.within for c in claims)} of {len(claims)}; the simulator against the designs' "
                   f"own figures: {sum(c['within_25pct'] for c in checks)} of {len(checks)}")
+    if write_docs:
+        _write_docs(out)
     console.print(f"wrote {out}/reproduce.json and reproduce.md (every choice, swing and derivation) and figures in "
                   f"{time.perf_counter() - start:.1f} s")
 
@@ -53,3 +57,14 @@ def claims_table(rows) -> Table:
         table.add_row(r.id, f"{r.paper_value:g}", f"{r.point:.3g} \\[{r.low:.3g}, {r.high:.3g}]",
                       "[green]yes[/]" if r.in_bracket else "[red]no[/]", "[green]yes[/]" if r.within else "[red]no[/]")
     return table
+
+
+def _write_docs(out: Path) -> None:
+    import shutil
+
+    from ..report.claims_docs import DOCS_MD, write_docs
+
+    for png in out.glob("*.png"):
+        shutil.copy(png, DOCS_MD.parent / png.name)
+    for path in write_docs(out / "reproduce.json"):
+        console.print(f"regenerated {path}")

@@ -8,12 +8,21 @@ the key path (``trace.json: shape.heads: Field required``).
 
 Format versions:
 
-* **2** (current, ``"format_version": 2``): every extra read has an entry in ``read_basis``; ``samples`` may hold
-  per-row timing samples.
+* **3** (current, ``"format_version": 3``): the method-specific content a hardware model reads is in ``records``,
+  typed and versioned (:mod:`sparseattn.core.records`), and a scaled trace names the shape it was measured on in
+  ``scaled_from``; ``meta`` is free-form notes that no model reads a number from.
+* **2** (written before 2026-12): the same counts, but the method's records lived in the free ``meta`` dict
+  (``meta["sufa"]``, ``meta["bitplane_reads"]``, ``meta["k"]``, ``meta["scaled_from"]``, ...), read by key with
+  silent defaults. Version-2 files are refused with a pointer to the upgrade; :func:`parse_trace` with
+  ``upgrade=True`` (or ``python scripts/upgrade_traces.py FILE...``) converts one (:func:`upgrade_v2`): counts,
+  profile, extra reads and samples are unchanged, and each record is carried over when the version-2 meta holds it
+  for the whole trace. A stacked version-2 trace kept only its *first* layer's SU-FA and RASS counts in ``meta``
+  (they did not add up), so those records are left out of an upgraded stacked trace -- a model that needs one then
+  fails clearly -- and ``meta["upgraded"]`` says what was carried over and what was not.
 * **1** (no ``format_version``, written before 2026-11): ``read_basis`` was optional and a missing entry was read
   as key-dim scaling -- which mis-scaled PADE's bit-plane reads by the pair/key ratio. Version-1 files are
-  refused; :func:`parse_trace` with ``upgrade=True`` accepts one when every extra read it has carries a basis (the
-  upgrade is then lossless) and still refuses one that does not.
+  refused; with ``upgrade=True`` one is accepted when every extra read it has carries a basis (the upgrade is then
+  lossless), then upgraded from version 2 as above, and still refused when one does not.
 """
 
 from __future__ import annotations
@@ -29,8 +38,9 @@ import numpy as np
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import InvalidInputError
+from .records import BitplaneReads, RassLoads, Record, RecordError, SadsSetting, SufaCounts, record_from_json
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 
 
 
@@ -149,14 +159,20 @@ class SampleRecord(_Strict):
 
 
 class TraceRecord(_Strict):
-    format_version: Literal[2]
+    format_version: Literal[3]
     shape: ShapeRecord
     ops: list[OpRecord] = Field(min_length=1, description="op counts: a trace without any is no work to simulate")
     profile: ProfileRecord | None = None
     extra_reads: dict[str, Count] = Field(default_factory=dict)
     read_basis: dict[str, str] = Field(default_factory=dict)
     samples: dict[str, SampleRecord] = Field(default_factory=dict)
+    records: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    scaled_from: ShapeRecord | None = None
     meta: dict[str, Any] = Field(default_factory=dict)
+
+    def typed_records(self) -> dict[str, Record]:
+        """The records, each validated against its declared type (:func:`~sparseattn.core.records.record_from_json`)."""
+        return {kind: record_from_json(kind, data) for kind, data in self.records.items()}
 
     @model_validator(mode="after")
     def _consistent(self) -> TraceRecord:
@@ -204,19 +220,95 @@ def parse_trace(data: Any, source: str = "<trace>", upgrade: bool = False) -> Tr
                 f"extra reads; re-capture it, or load it with upgrade=True (accepted only when every extra read "
                 f"has a read_basis entry)"
             )
-        data["format_version"] = FORMAT_VERSION
-    elif version != FORMAT_VERSION:
+        data["format_version"] = 2
+        version = 2
+    if version == 2 and not isinstance(version, bool):
+        if not upgrade:
+            raise TraceFormatError(
+                f"{source}: trace format 2 is refused: its method records are an untyped meta dict; upgrade it "
+                f"with `python scripts/upgrade_traces.py {source}` (or load it with upgrade=True)"
+            )
+        try:
+            data = upgrade_v2(data)
+        except RecordError as err:
+            raise TraceFormatError(f"{source}: {err}") from None
+    elif version != FORMAT_VERSION or isinstance(version, bool):
         raise TraceFormatError(f"{source}: unsupported trace format_version {version!r}; this version reads "
-                               f"{FORMAT_VERSION}")
+                               f"{FORMAT_VERSION} (and upgrades 2)")
     try:
         record = TraceRecord.model_validate(data)
         if record.profile is not None:
             record.profile.counts()
         for name, sample in record.samples.items():
             sample.array(name)
+        record.typed_records()
     except ValidationError as err:
         lines = [f"  {_where(e['loc'])}: {e['msg'].removeprefix('Value error, ')}" + _got(e) for e in err.errors()]
         raise TraceFormatError(f"{source}: invalid trace\n" + "\n".join(lines)) from None
-    except ValueError as err:
+    except (ValueError, RecordError) as err:
         raise TraceFormatError(f"{source}: invalid trace: {err}") from None
     return record
+
+
+# ---------------------------------------------------------------------------------------- format 2 -> 3
+_SUFA_ORDERS = ("descending", "ascending", "fa2")
+_MOVED = {"bitplane_reads": ("bitplane_reads",), "sufa": ("sufa",), "rass": ("rass",),
+          "Tc": ("k", "Tc", "Bc", "r"), "scaled_from": ("scaled_from",)}  # meta keys a record replaces, by marker
+
+
+def upgrade_v2(data: Mapping[str, Any]) -> dict[str, Any]:
+    """A format-2 trace's JSON as format 3 (see the module docstring): ``meta``'s record entries become typed
+    records where they cover the whole trace; nothing else changes. Malformed entries are a
+    :class:`~sparseattn.core.records.RecordError`."""
+    out = dict(data)
+    if "records" in out or "scaled_from" in out:
+        raise RecordError("a format-2 trace has no 'records' or 'scaled_from' (format 3 keys): is its "
+                          "format_version wrong?")
+    meta = dict(out.get("meta") or {})
+    layers = (out.get("shape") or {}).get("layers", 1)
+    params = meta.get("params") if isinstance(meta.get("params"), Mapping) else {}
+    records: dict[str, Record] = {}
+    left: list[str] = []
+    try:
+        if "bitplane_reads" in meta:  # counts that added up over stacked layers in format 2
+            records["bitplane_reads"] = BitplaneReads(**meta["bitplane_reads"])
+        if "sufa" in meta:
+            if layers == 1 and "formal_bits" in params:
+                orders = {o: meta["sufa"][o] for o in _SUFA_ORDERS}
+                records["sufa_counts"] = SufaCounts(bits=params["formal_bits"], **orders)
+            else:
+                left.append("sufa_counts (format 2 kept the first stacked layer's only)" if layers > 1
+                            else "sufa_counts (no formal_bits in meta.params)")
+        if "rass" in meta:
+            if layers == 1:
+                records["rass_loads"] = RassLoads(**meta["rass"])
+            else:
+                left.append("rass_loads (format 2 kept the first stacked layer's only)")
+        if "Tc" in meta:
+            setting = _sads_setting(meta, params, layers)
+            if setting is None:
+                left.append("sads_setting (per-layer parameters; format 2 kept the first layer's)")
+            else:
+                records["sads_setting"] = setting
+    except (TypeError, KeyError, ValidationError) as err:
+        raise RecordError(f"cannot upgrade the format-2 meta to records ({err!s:.300})") from None
+    if "scaled_from" in meta:
+        out["scaled_from"] = meta["scaled_from"]
+    for marker, keys in _MOVED.items():
+        if marker in meta:
+            for key in keys:
+                meta.pop(key, None)
+    kept = sorted(records)
+    meta["upgraded"] = (f"format 2 -> 3: records {', '.join(kept) or 'none'} from meta"
+                        + (f"; not carried: {'; '.join(left)}" if left else ""))
+    out.update(format_version=FORMAT_VERSION, meta=meta, records={k: r.to_json() for k, r in records.items()})
+    return out
+
+
+def _sads_setting(meta: Mapping[str, Any], params: Mapping[str, Any], layers: int) -> SadsSetting | None:
+    """SADS's per-layer setting from format-2 meta (the first stacked layer's values): every layer's when the
+    trace has one layer or its parameters were scalars (then every layer ran the same setting), else ``None``."""
+    if layers > 1 and any(isinstance(params.get(name), list) for name in ("k", "Tc", "r")):
+        return None
+    return SadsSetting(k=[meta["k"]] * layers, tc=[meta["Tc"]] * layers, bc=[meta["Bc"]] * layers,
+                       r=[meta["r"]] * layers)

@@ -14,7 +14,12 @@ A :class:`Workload` is the only thing that passes from ``methods/`` to ``hw/``. 
 * ``samples`` -- per-row statistics a hardware *timing* model needs beyond counts, as small integer arrays (PADE's
   planes fetched per (query row, key) for a sample of rows, from which ``hw`` derives lane utilisation); they are
   samples of behaviour, not totals, so scaling keeps them and stacking layers concatenates their rows;
-* ``meta`` -- method name, parameters, notes and, after scaling, where the counts were scaled from.
+* ``records`` -- the method-specific content a hardware model reads, as declared, versioned types (SU-FA's counts,
+  SADS's setting, RASS's loads, PADE's bit-plane reads; :mod:`sparseattn.core.records`), asked for by type
+  (:meth:`Workload.record`), never by key;
+* ``source_shape`` -- after scaling, the shape the counts, samples and records were measured on;
+* ``meta`` -- notes for people: method name, parameters as given, where the trace was captured. No model reads a
+  number from it.
 
 Vocabulary. Stages: ``quantize``, ``predict``, ``select``, ``kvgen`` (on-demand K/V projection), ``qk``,
 ``softmax``, ``pv`` (formal compute is ``qk`` + ``softmax`` + ``pv``), ``other``. Ops: ``mac``, ``mul``,
@@ -38,6 +43,7 @@ import numpy as np
 import torch
 
 from .files import write_atomic
+from .records import MissingRecordError, R, Record
 from .shape import Shape
 from .trace_file import FORMAT_VERSION, TraceFormatError, parse_trace
 
@@ -204,6 +210,8 @@ class Workload:
     meta: dict[str, Any] = field(default_factory=dict)
     read_basis: dict[str, Per] = field(default_factory=dict)  # scaling basis of each extra read (default KEY_DIM)
     samples: dict[str, np.ndarray] = field(default_factory=dict)  # per-row samples for timing models (2-D arrays)
+    records: dict[str, Record] = field(default_factory=dict)  # typed method records by kind (core/records.py)
+    source_shape: Shape | None = None  # after scaled_to: the shape the counts were measured on
 
     # ----------------------------------------------------------------------------------------- building
     def add(self, stage: str, op: str, bits: int, count: float, per: Per | str = Per.PAIR) -> Workload:
@@ -243,6 +251,38 @@ class Workload:
         old = self.samples.get(name)
         self.samples[name] = rows if old is None else _stack_rows(old, rows)
         return self
+
+    def put(self, record: Record) -> Workload:
+        """Attach ``record`` (one per kind; a second of the same kind is refused); returns ``self``."""
+        if not isinstance(record, Record):
+            raise TypeError(f"put() takes a typed record (sparseattn.core.records), got {type(record).__name__}")
+        if record.KIND in self.records:
+            raise ValueError(f"this trace already carries a {record.KIND!r} record")
+        self.records[record.KIND] = record
+        return self
+
+    def record(self, kind: type[R], needed_by: str = "a hardware model") -> R:
+        """The trace's record of type ``kind``, or a :class:`~sparseattn.core.records.MissingRecordError` naming
+        it, the trace's method and ``needed_by`` -- never a default."""
+        found = self.records.get(kind.KIND)
+        if found is None:
+            raise MissingRecordError(
+                f"{needed_by} needs the {kind.__name__} record ({kind.KIND!r}), which this "
+                f"{self.meta.get('method', 'unnamed')!r} trace does not carry (it has: "
+                f"{', '.join(sorted(self.records)) or 'no records'}); capture the trace with the method that "
+                f"writes it, at this version")
+        if not isinstance(found, kind):
+            raise MissingRecordError(f"the trace's {kind.KIND!r} record is a {type(found).__name__}, not a "
+                                     f"{kind.__name__}")
+        return found
+
+    def has(self, kind: type[Record]) -> bool:
+        return kind.KIND in self.records
+
+    @property
+    def measured_shape(self) -> Shape:
+        """The shape the counts, samples and records were measured on (the source of a scaled trace)."""
+        return self.source_shape or self.shape
 
     def basis_of_read(self, name: str) -> Per:
         """How the extra read ``name`` scales with the shape (key-dim unless the method said otherwise)."""
@@ -293,7 +333,7 @@ class Workload:
                 f"can only stack workloads of the same per-layer shape; got {a.replace(layers=1)} and "
                 f"{b.replace(layers=1)} (use Workload.concat_heads to merge heads)"
             )
-        return _merge(self, other, a.replace(layers=a.layers + b.layers))
+        return _merge(self, other, a.replace(layers=a.layers + b.layers), layers=True)
 
     def __radd__(self, other: object) -> Workload:
         if other == 0:  # lets sum(workloads) work
@@ -310,7 +350,8 @@ class Workload:
             raise ValueError(f"concat_heads needs the same GQA group size, got {a.group_size} and {b.group_size}")
         if first.profile is not None and a.batch > 1:
             raise ValueError("concat_heads of profiled workloads supports batch 1 only")
-        return _merge(first, second, a.replace(heads=a.heads + b.heads, kv_heads=a.kv_heads + b.kv_heads))
+        return _merge(first, second, a.replace(heads=a.heads + b.heads, kv_heads=a.kv_heads + b.kv_heads),
+                      layers=False)
 
     # ----------------------------------------------------------------------------------------- scaling
     def scaled_to(self, shape: Shape, with_profile: bool = True) -> Workload:
@@ -321,7 +362,8 @@ class Workload:
           ``j mod n_old`` at the nearest tile in normalised (query, key) coordinates (clamped to that row's
           last valid key tile when causal), times the new tile's valid pairs;
         * ``extra_reads`` scale by their own basis (:meth:`basis_of_read`; key-dim unless stated);
-        * ``meta["scaled_from"]`` records the original shape and ``meta["scaling"]`` the rule.
+        * samples and records are measurements: they are kept as measured, and ``source_shape`` records the shape
+          they were measured on (``meta["scaling"]`` states the rule).
 
         ``with_profile=False`` skips resampling the profile (the result has none): hardware models that project
         the source profile onto their own tiling need only the counts.
@@ -338,9 +380,10 @@ class Workload:
         }
         out.read_basis = dict(self.read_basis)
         out.samples = dict(self.samples)
+        out.records = dict(self.records)
+        out.source_shape = self.measured_shape
         if self.profile is not None and with_profile:
             out.profile = _resample_profile(self.profile, self.shape, shape)
-        out.meta["scaled_from"] = self.shape.to_dict() if "scaled_from" not in self.meta else self.meta["scaled_from"]
         out.meta["scaling"] = (
             "op counts x basis ratio (pairs, rows, keys, head_dim); sparsity profile resampled by per-tile "
             "density (same density assumed)"
@@ -361,6 +404,8 @@ class Workload:
             "extra_reads": dict(self.extra_reads),
             "read_basis": {k: self.basis_of_read(k).value for k in self.extra_reads},
             "samples": {k: _pack_array(v) for k, v in self.samples.items()},
+            "records": {kind: r.to_json() for kind, r in sorted(self.records.items())},
+            "scaled_from": None if self.source_shape is None else self.source_shape.to_dict(),
             "meta": _jsonable(self.meta),
         }
 
@@ -378,6 +423,9 @@ class Workload:
         for name, nbytes in record.extra_reads.items():
             w.add_read(name, nbytes, record.read_basis[name])
         w.samples = {name: s.array(name) for name, s in record.samples.items()}
+        w.records = record.typed_records()
+        if record.scaled_from is not None:
+            w.source_shape = Shape(**record.scaled_from.model_dump())
         w.meta = dict(record.meta)
         return w
 
@@ -402,29 +450,19 @@ class Workload:
         return {f"{k.stage}/{k.op}/{k.bits}": c for k, c in sorted(self.ops.items())}
 
 
-# Meta entries that are counts: when workloads stack (layers, heads) their numbers add, and the listed structural
-# fields must agree. PADE's bit-plane read counts (written by methods/pade, turned into traffic by hw/bitplanes).
-BITPLANE_READS = "bitplane_reads"
-ADDITIVE_META: dict[str, tuple[str, ...]] = {BITPLANE_READS: ("parallel_rows", "group_heads", "bits")}
+def _merge_records(a: Workload, b: Workload, layers: bool) -> dict[str, Record]:
+    """The records both workloads carry, combined by their rules (:meth:`~sparseattn.core.records.Record.stack`);
+    a record only one of them carries does not cover the result and is dropped (a model asking for it then fails
+    clearly)."""
+    return {kind: a.records[kind].stack(b.records[kind], layers) for kind in a.records if kind in b.records}
 
 
-def _merge_counts(key: str, a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any] | None:
-    """``a`` and ``b`` counts of meta entry ``key`` added; ``None`` (dropped) unless both workloads carry it."""
-    if key not in a or key not in b:
-        return None
-    structural = ADDITIVE_META[key]
-    if any(a[key][f] != b[key][f] for f in structural):
-        raise ValueError(f"cannot stack workloads whose meta[{key!r}] differ in structure ({', '.join(structural)})")
-    return {f: (v if f in structural else v + b[key][f]) for f, v in a[key].items()}
-
-
-def _merge(a: Workload, b: Workload, shape: Shape) -> Workload:
-    out = Workload(shape=shape, meta=dict(a.meta))
-    for key in ADDITIVE_META:
-        merged = _merge_counts(key, a.meta, b.meta)
-        out.meta.pop(key, None)
-        if merged is not None:
-            out.meta[key] = merged
+def _merge(a: Workload, b: Workload, shape: Shape, layers: bool) -> Workload:
+    if a.source_shape != b.source_shape:
+        raise ValueError(f"cannot merge workloads measured on different shapes ({a.source_shape} and "
+                         f"{b.source_shape})")
+    out = Workload(shape=shape, meta=dict(a.meta), source_shape=a.source_shape)
+    out.records = _merge_records(a, b, layers)
     for w in (a, b):
         for (key, per), c in w.terms.items():
             out.add(key.stage, key.op, key.bits, c, per)

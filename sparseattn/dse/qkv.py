@@ -19,6 +19,7 @@ import torch
 
 from ..core.errors import SparseAttnError
 from ..core.files import write_atomic
+from ..core.trace_file import FORMAT_VERSION
 from ..core.workload import Workload
 from ..methods.entry import attention
 from .accuracy import cache_root, driver_model, input_digests, param_key
@@ -74,7 +75,8 @@ def load_qkv(accuracy: AccuracySpec) -> dict[int, dict[str, Any]]:
 
 def method_trace(accuracy: AccuracySpec, method: str, params: dict[str, Any], causal: bool) -> Workload:
     """The trace of ``method`` with ``params`` on the cached Q/K/V (from the trace cache when computed before)."""
-    key = {"qkv": qkv_path(accuracy).name, "method": method, "params": params, "causal": causal}
+    key = {"qkv": qkv_path(accuracy).name, "method": method, "params": params, "causal": causal,
+           "trace_format": FORMAT_VERSION}  # a trace of another format is re-computed, not refused
     path = cache_root(accuracy) / "traces" / f"{_digest(key)}.json"
     if path.exists():
         return Workload.load(path)

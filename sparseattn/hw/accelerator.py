@@ -101,8 +101,8 @@ def simulate_accelerator(arch: AcceleratorArch, trace: Workload, shape: Shape | 
     energy += leakage_energy(arch, area, t.latency_s, tech)
     notes = [f"resident on chip for a whole KV head: {mem.resident}", f"projected density {ts.density:.4f}",
              *mem.notes, *lane_notes]
-    if "scaled_from" in target.meta:
-        notes.append(f"trace scaled from {target.meta['scaled_from']}")
+    if target.source_shape is not None:
+        notes.append(f"trace scaled from {target.source_shape.to_dict()}")
     return SimResult(
         arch=arch.name, kind=arch.kind, method=str(trace.meta.get("method")), shape=shape.to_dict(),
         density=ts.density, normalised=arch.normalised, clock_mhz=arch.clock_mhz, cycles=t.cycles,

@@ -2,7 +2,7 @@
 
 PADE fetches K plane by plane (a bit-plane-first DRAM layout) and V only for survivors; ``parallel_rows`` (8) query
 rows of a head -- and, with GQA, every query head of the KV group -- share each fetch. The PADE trace records per
-(row, key) and per (group, key) rates (``meta["bitplane_reads"]``, :func:`~sparseattn.methods.pade.method._read_rates`):
+(row, key) and per (group, key) rates (its :class:`~sparseattn.core.records.BitplaneReads` record):
 planes fetched, surviving V rows, and the fraction of a KV head's keys that survive for some row. Scaling its
 per-pair byte counts to another shape is wrong twice over (issue 12, audit errors 1 and 2): a decode step has one
 row, not 8, to share a fetch (the count falls below the physical floor of one MSB plane per live key), and a model
@@ -28,18 +28,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..core.records import BitplaneReads
 from ..core.shape import Shape
-from ..core.workload import BITPLANE_READS, Workload
+from ..core.workload import Workload
 from .config import ConfigError
 from .mapping import Mapping
 from .schema import AcceleratorArch
 
-META = BITPLANE_READS
-
 
 @dataclass(frozen=True)
 class PlaneRates:
-    """Rates of a PADE trace (see the module docstring), from its counts ``meta["bitplane_reads"]``."""
+    """Rates of a PADE trace (see the module docstring), from its :class:`~sparseattn.core.records.BitplaneReads`."""
 
     parallel_rows: int
     group_heads: int
@@ -65,24 +64,22 @@ class PlaneRates:
         return one + (group - one) * math.log(rows) / math.log(self.rows_per_group)
 
 
-def rates_of(trace: Workload) -> PlaneRates | None:
-    """The bit-plane rates of a trace, or ``None`` when it carries no counts. Counts that do not cover the whole
-    trace are refused."""
-    c = trace.meta.get(META)
-    if c is None:
-        return None
-    source = Shape(**trace.meta["scaled_from"]) if "scaled_from" in trace.meta else trace.shape
-    try:
-        if abs(c["valid_pairs"] - source.valid_pairs) > 1e-6 * source.valid_pairs:
-            raise ConfigError(f"trace meta[{META!r}] counts {c['valid_pairs']:.0f} valid pairs, the trace has "
-                              f"{source.valid_pairs}: regenerate the trace")
-        return PlaneRates(
-            parallel_rows=int(c["parallel_rows"]), group_heads=int(c["group_heads"]), bits=int(c["bits"]),
-            planes_per_row_key=c["plane_rounds"] / c["valid_pairs"], planes_per_group_key=c["k_planes"] /
-            c["group_keys"], v_per_row_key=c["survivors"] / c["valid_pairs"],
-            v_per_group_key=c["v_reads"] / c["group_keys"], v_union=c["union_keys"] / c["seen_keys"])
-    except (KeyError, TypeError, ZeroDivisionError) as err:
-        raise ConfigError(f"trace meta[{META!r}] is malformed ({err!r}); regenerate the trace") from None
+def rates_of(trace: Workload) -> PlaneRates:
+    """The bit-plane rates of a trace, from its :class:`~sparseattn.core.records.BitplaneReads` record (a trace
+    without one is a clear error). Counts that do not cover the whole trace are refused."""
+    c = trace.record(BitplaneReads, "the bit-plane traffic model (hw/bitplanes.py)")
+    source = trace.measured_shape
+    if abs(c.valid_pairs - source.valid_pairs) > 1e-6 * source.valid_pairs:
+        raise ConfigError(f"the trace's bit-plane reads count {c.valid_pairs:.0f} valid pairs, the trace has "
+                          f"{source.valid_pairs}: regenerate the trace")
+    if min(c.valid_pairs, c.group_keys, c.seen_keys) <= 0:
+        raise ConfigError("the trace's bit-plane reads count no valid pair, group key or seen key: regenerate the "
+                          "trace")
+    return PlaneRates(
+        parallel_rows=c.parallel_rows, group_heads=c.group_heads, bits=c.bits,
+        planes_per_row_key=c.plane_rounds / c.valid_pairs, planes_per_group_key=c.k_planes / c.group_keys,
+        v_per_row_key=c.survivors / c.valid_pairs, v_per_group_key=c.v_reads / c.group_keys,
+        v_union=c.union_keys / c.seen_keys)
 
 
 def group_keys(shape: Shape, rows: int) -> float:

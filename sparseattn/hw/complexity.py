@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from ..core.records import SufaCounts
 from ..core.workload import OpKey, Workload
 from .technology import load_technology
 
@@ -74,13 +75,17 @@ def weighted(ops: Mapping[OpKey | tuple[str, str, int], float]) -> float:
 
 
 def formal_ops(w: Workload, order: str) -> dict[OpKey, float]:
-    """Formal-stage ops of a SOFA trace for one SU-FA visiting order (``descending``, ``ascending``, ``fa2``)."""
-    counts = w.meta["sufa"][order]
-    bits = int(w.meta["params"]["formal_bits"])
+    """Formal-stage ops of a SOFA trace for one SU-FA visiting order (``descending``, ``ascending``, ``fa2``), from
+    its :class:`~sparseattn.core.records.SufaCounts` record (a trace without one is a clear error). The record is
+    measured: a scaled trace is refused (its QK count moved, the record did not)."""
+    sufa = w.record(SufaCounts, "the SU-FA complexity model (hw/complexity.py)")
+    if w.source_shape is not None:
+        raise ValueError("the SU-FA complexity model reads a trace at the shape it was measured on, not a scaled one")
+    counts, bits = sufa.order(order), sufa.bits
     ops = {OpKey("qk", "mac", bits): w.count(stage="qk", op="mac")}
     for op in ("exp", "add", "mul", "compare", "div"):
-        ops[OpKey("softmax", op, bits)] = counts[op]
-    ops[OpKey("pv", "mac", bits)] = counts["pv_mac"]
+        ops[OpKey("softmax", op, bits)] = getattr(counts, op)
+    ops[OpKey("pv", "mac", bits)] = counts.pv_mac
     return ops
 
 

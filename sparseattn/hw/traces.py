@@ -77,7 +77,8 @@ def with_density(trace: Workload, density: float) -> Workload:
         raise ConfigError("with_density needs a trace with a sparsity profile")
     current = trace.density
     factor = density / current
-    out = Workload(shape=trace.shape, meta=dict(trace.meta))
+    out = Workload(shape=trace.shape, meta=dict(trace.meta), records=dict(trace.records),
+                   source_shape=trace.source_shape)  # records are measured: kept as they are
     for (key, per), c in trace.terms.items():
         out.add(key.stage, key.op, key.bits, c * (factor if is_kept_work(key.stage, per) else 1.0), per)
     for name, v in trace.extra_reads.items():

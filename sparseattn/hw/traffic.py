@@ -185,10 +185,9 @@ def _check_replaced_reads(arch: AcceleratorArch, trace: Workload) -> None:
 
 def _bitplane_totals(arch: AcceleratorArch, mapping: Mapping, trace: Workload, ts: TiledSparsity,
                      resident: dict[str, bool], notes: list[str]) -> dict[str, float]:
-    """K and V totals of a bit-plane trace (:mod:`~sparseattn.hw.bitplanes`), when it carries the rates."""
+    """K and V totals of a bit-plane trace (:mod:`~sparseattn.hw.bitplanes`) from the rates of its
+    :class:`~sparseattn.core.records.BitplaneReads` record (a trace without one is a clear error)."""
     rates = rates_of(trace)
-    if rates is None:
-        return {}
     needs = buffer_needs(arch, ts.shape, mapping)
     kv_buffers = {b.name for b in arch.buffers if {"k", "v"} & set(b.holds)}
     qo = sum(needs[t] * 1024 for t in ("q", "o") if {b.name for b in arch.buffer_for(t)} & kv_buffers)

@@ -96,13 +96,14 @@ def pade_design(s: Setting, mode: str = "published") -> Design:
 def a100_design(s: Setting) -> Design:
     over = (("busy_power_w", float(s["a100_busy_w"])), ("eager.gemm_efficiency", float(s["a100_gemm_efficiency"])),
             ("eager.launch_us", float(s["a100_launch_us"])), ("eager.matmul_dtype", str(s["a100_precision"])),
-            ("energy", "dynamic"), ("idle_power_w", float(s["a100_idle_w"])), ("kernel", "eager"))
+            ("energy", "dynamic"), ("idle_power_w", float(s["a100_idle_w"])), ("kernel", "eager"),
+            ("power_scaling", str(s["gpu_power_scaling"])))
     return Design("a100", overrides=over)
 
 
 def h100_design(s: Setting) -> Design:
     over = (("busy_power_w", float(s["h100_busy_w"])), ("compute_efficiency", float(s["h100_efficiency"])),
-            ("idle_power_w", float(s["h100_idle_w"])))
+            ("idle_power_w", float(s["h100_idle_w"])), ("power_scaling", str(s["gpu_power_scaling"])))
     return Design("h100", overrides=over)
 
 

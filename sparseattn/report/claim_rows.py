@@ -54,6 +54,12 @@ class ClaimRow:
     most: str
 
 
+def rows_from_json(data: dict) -> list[ClaimRow]:
+    """The typed rows of a ``reproduce.json`` (what a report reads back from a run's results)."""
+    return [ClaimRow(c["paper"], c["id"], c["text"], c["paper_value"], c["ours"], c["low"], c["high"],
+                     bool(c["in_bracket"]), bool(c["within_25pct"]), c["most"]) for c in data["claims"]]
+
+
 def claim_rows(claims: list[Claim]) -> list[ClaimRow]:
     """The typed rows of ``claims`` (every claim carries its bracket)."""
     return [ClaimRow(c.paper, c.id, c.text, c.paper_value, c.ours, float(c.low), float(c.high), bool(c.in_bracket),
@@ -65,7 +71,7 @@ def _assumptions(spec: ClaimSpec) -> list[str]:
     out = [f"{file.choices[n].what}: {file.choices[n].label(file.choices[n].point)} ({file.choices[n].why}); range "
            f"{', '.join(file.choices[n].label(v) for v in file.choices[n].values)}; source: {file.choices[n].source}"
            for n in spec.choices]
-    for design in {spec.paper, spec.baseline} & set(file.accounting):
+    for design in sorted({spec.paper, spec.baseline} & set(file.accounting)):
         out.append(f"{design} accounting: {file.accounting[design].why}")
     return out
 
@@ -119,6 +125,7 @@ def build_claim(spec: ClaimSpec) -> Claim:
     b: Bracket = bracket(spec)
     c = Claim(spec.paper, spec.id, spec.text, spec.value, b.point, _assumptions(spec), b.per_item,
               method=METHODS[spec.evaluate], low=b.low, high=b.high, most=b.most, aggregate=spec.aggregate,
+              before=spec.before,
               swings={s.choice: s.values for s in b.swings} | ({"corners": b.corners} if b.corners else {}))
     s = load_claims().points()
     if spec.evaluate == "table2":
@@ -142,4 +149,4 @@ def paper_claims(paper: str) -> list[Claim]:
     return [build_claim(spec) for spec in load_claims().claims if spec.paper == paper]
 
 
-__all__ = ["TOLERANCE", "ClaimRow", "build_claim", "claim_rows", "paper_claims"]
+__all__ = ["TOLERANCE", "ClaimRow", "build_claim", "claim_rows", "paper_claims", "rows_from_json"]

@@ -64,6 +64,7 @@ class ClaimSpec(_Data):
     choices: list[str] = Field(min_length=1)
     corners: list[tuple[str, str]] = Field(default_factory=list)
     baseline: str | None = None
+    before: float | None = Field(default=None, gt=0, description="our point before claims were brackets")
 
 
 class ClaimsFile(StrictModel):

@@ -98,7 +98,7 @@ def plot_perplexity_vs_density(rows: Sequence[dict[str, Any]], path: Path, title
 def plot_claims(claims: Sequence[Any], path: Path) -> Path:
     """Paper vs ours for every headline claim (log scale), speed-ups and energy/area efficiencies side by side."""
     labels = [f"{c.paper.upper()}: {c.text}" for c in claims]
-    fig, ax = plt.subplots(figsize=(9, 0.42 * len(claims) + 1.2))
+    fig, ax = plt.subplots(figsize=(9, 0.42 * len(claims) + 1.2), layout="constrained")
     y = range(len(claims))
     ax.barh([i + 0.2 for i in y], [c.paper_value for c in claims], height=0.4, label="paper", color="#999999")
     ax.barh([i - 0.2 for i in y], [c.ours for c in claims], height=0.4, label="ours (simulated)", color="#1f77b4")
@@ -106,12 +106,12 @@ def plot_claims(claims: Sequence[Any], path: Path) -> Path:
     ax.set_yticklabels(labels, fontsize=8)
     ax.invert_yaxis()
     ax.set_xscale("log")
+    log_ticks(ax, "x")
     ax.axvline(1.0, color="black", lw=0.8)
     ax.set_xlabel("ratio (x), log scale; 1 = parity")
     ax.grid(True, axis="x", which="both", alpha=0.3)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.07), ncol=2)
     ax.set_title("Headline claims: paper vs sparseattn's simulation")
-    fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=130)
     plt.close(fig)
@@ -278,6 +278,10 @@ def plot_spatial(rows: list[dict[str, Any]], path: Path, title: str = "") -> Pat
         ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=design)
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
+    from .spatial_figures import seq_ticks
+
+    seq_ticks(ax, sorted({r["seq"] for r in rows}))
+    log_ticks(ax)
     ax.set_xlabel("sequence length (tokens)")
     ax.set_ylabel("throughput (tokens/s, simulated)")
     ax.grid(True, which="both", alpha=0.3)

@@ -1,20 +1,16 @@
-"""``sparseattn reproduce``: every headline claim of the SOFA, STAR and PADE abstracts, evaluated as the papers did.
+"""``sparseattn reproduce``: every headline claim of the SOFA, STAR and PADE abstracts (and Spatial-STAR's 20.1x),
+evaluated as the papers did, each a point and a bracket.
 
-Each claim follows its paper's stated evaluation method (issue 12; ``docs/reproduce.md`` tabulates them):
-
-* **SOFA / STAR vs the A100** (:mod:`~sparseattn.report.gpu_claims`): eager PyTorch attention timed end to end,
-  energy from dynamic power (board - idle), batch 1, on BERT-Base/Large at 512, GPT-2 at 1024, Bloom-1.7B at 2048
-  and Llama2-7B at 4096 tokens (geometric mean);
-* **SOFA / STAR vs accelerators** (:mod:`~sparseattn.report.sota`): SOFA's Table II arithmetic on the published
-  baseline rows, with the paper's SOFA row (a check of our arithmetic) and our simulated row normalised the same way;
-* **PADE vs the H100** (:mod:`~sparseattn.report.gpu_claims`): TensorRT-LLM + FlashAttention-3, batch 8, a prefill
-  then 128 decode steps, board power as nvidia-smi reads it;
-* **PADE vs Sanger / DOTA / SOFA** (:mod:`~sparseattn.report.iso_claims`): iso-PADE hardware at equal accuracy.
-
-Where ours is more than 25% from the paper, a **lever analysis** solves for the value of one named parameter that
-would reach the paper's number, and a **derivation** says what the paper's number implies; **variants** give ours
-under named alternative assumptions (the comparison before issue 12 among them). Beside the claims, the simulator's
-**validation** against each design's own published figures (:mod:`~sparseattn.report.validation`).
+The claims, their paper values and sources, each claim's aggregation rule, the one accounting per design and every
+choice a paper leaves unstated are data (``hw/published/claims.yaml``, :mod:`~sparseattn.report.claimsfile`).
+:mod:`~sparseattn.report.brackets` evaluates each claim at the point and over each choice's range
+(:mod:`~sparseattn.report.claim_rows` adds assumptions and derivations; :func:`claim_rows` gives the typed rows a
+report shows). The methods: SOFA / STAR vs the A100 (eager PyTorch, dynamic power,
+:mod:`~sparseattn.report.gpu_claims`), vs accelerators (SOFA's Table II arithmetic, :mod:`~sparseattn.report.sota`),
+PADE vs the H100 (TensorRT-LLM + FlashAttention-3, prefill and decode, board power), PADE vs Sanger / DOTA / SOFA
+(iso-PADE hardware at equal accuracy), Spatial-STAR vs its baseline design on the mesh simulator. Beside the claims,
+the simulator's validation against each design's own published figures (:mod:`~sparseattn.report.validation`), and
+a tornado chart per paper (:mod:`~sparseattn.report.tornado`).
 """
 
 from __future__ import annotations
@@ -31,7 +27,7 @@ from ..hw.result import EnergyItem, SimResult
 from .claim import TOLERANCE, Claim, Design, sim
 from .claim_rows import ClaimRow, claim_rows, paper_claims
 from .gpu_claims import PADE_SET
-from .validation import Check, validation, validation_markdown
+from .validation import Check, area_blocks_markdown, pade_area_blocks, validation, validation_markdown
 
 PAPERS = ("sofa", "star", "pade")
 __all__ = ["PAPERS", "TOLERANCE", "Claim", "ClaimRow", "claim_rows", "claims_json", "claims_markdown",
@@ -63,11 +59,12 @@ def claims_json(claims: Sequence[Claim], elapsed: float | None = None,
     rows = []
     for c in claims:
         d = asdict(c)
-        d.update(ratio=c.ratio, within_25pct=c.within, in_bracket=c.in_bracket,
-                 levers=[{**asdict(lv), "text": lv.text()} for lv in c.levers])
+        d.update(ratio=c.ratio, within_25pct=c.within, in_bracket=c.in_bracket)
         rows.append(d)
-    valid = [{**asdict(k), "ratio": k.ratio, "within_25pct": k.within} for k in checks]
-    return {"tolerance": TOLERANCE, "elapsed_s": elapsed, "claims": rows, "validation": valid}
+    valid = [{**asdict(k), "ratio": k.ratio, "within_25pct": k.within, "independent": k.independent} for k in checks]
+    blocks = [asdict(b) for b in pade_area_blocks()] if checks else []
+    return {"tolerance": TOLERANCE, "elapsed_s": elapsed, "claims": rows, "validation": valid,
+            "pade_area_blocks": blocks}
 
 
 def claims_table_markdown(claims: Sequence[Claim]) -> str:
@@ -113,6 +110,7 @@ def write_outputs(claims: Sequence[Claim], out_dir: Path, elapsed: float | None 
     md = "# Paper headline claims: paper vs ours\n\n" + claims_markdown(claims)
     if checks:
         md += "\n## The simulator against each design's published figures\n\n" + validation_markdown(list(checks))
+        md += "\n\n" + area_blocks_markdown(pade_area_blocks())
     write_atomic(paths["markdown"], md + "\n")
     paths["claims_png"] = plot_claims(claims, out_dir / "claims.png")
     for paper in dict.fromkeys(c.paper for c in claims):

@@ -73,6 +73,31 @@ def which_method(store: ResultStore) -> str:
             f" (no fine-tuning; oracles left out; each method at its default setting):</p><ul>{items}</ul>")
 
 
+def calibration_rows(store: ResultStore) -> list[dict[str, Any]]:
+    """The calibration step's rows (:mod:`sparseattn.eval.calibrate`: one per method and loss budget), if the run
+    has that step."""
+    step = store.data["steps"].get("calibration") or {}
+    rows = step.get("rows") if isinstance(step, dict) else None
+    return rows if isinstance(rows, list) else []
+
+
+def which_method_per_budget(store: ResultStore) -> str:
+    """At each loss budget, the method that stays within it (on the judged text) at the lowest density."""
+    rows = [r for r in calibration_rows(store) if r.get("judged_on_budget")]
+    if not rows:
+        return ""
+    m = TAG["measured"]
+    loss = "perplexity" if rows[0].get("kind") == "decoder" else "1 - cosine"
+    items = []
+    for budget in sorted({r["budget"] for r in rows}):
+        best = min((r for r in rows if r["budget"] == budget), key=lambda r: r["judge_density"])
+        items.append(f"<li>{loss} within {100 * budget:+.1f}%: <b>{html.escape(best['method'])}</b> at density "
+                     f"{best['judge_density']:.3f} {m} ({loss} {100 * best['judge_loss']:+.1f}% {m} on "
+                     f"{html.escape(str(best.get('judge_text', 'the judged text')))})</li>")
+    return ("<p><b>At each loss budget</b> (each method calibrated to the budget on one text, judged on another), "
+            f"the method that keeps the fewest pairs:</p><ul>{''.join(items)}</ul>")
+
+
 # ------------------------------------------------------------------------------------------------ papers
 def _hardware(store: ResultStore, arch: str, workload: str = "decoder") -> dict[str, Any] | None:
     from .render import hardware_rows
@@ -105,6 +130,27 @@ def paper_line(store: ResultStore, paper: str) -> str | None:
         parts.append(f'<a href="#the-papers-headline-claims">{n} of {len(claims)} headline claims</a> within '
                      "±25%")
     return f"<li><b>{paper.upper()}</b>: " + "; ".join(parts) + ".</li>"
+
+
+def which_accelerator(store: ResultStore) -> str:
+    """The fastest and the most frugal accelerator on each workload (each running its own method's trace)."""
+    from .render import hardware_rows
+
+    s = TAG["simulated"]
+    items = []
+    for workload in ("decoder", "encoder"):
+        rows = [r for r in hardware_rows(store) if r["workload"] == workload]
+        if not rows:
+            continue
+        fast = min(rows, key=lambda r: r["latency_ms"])
+        frugal = min(rows, key=lambda r: r["energy_mj"])
+        items.append(f"<li>{workload} traces on {html.escape(fast['shape'])} at {fast['seq']} tokens: fastest "
+                     f"<b>{html.escape(fast['arch'])}</b> ({fast['latency_ms']:.3g} ms {s}), least energy "
+                     f"<b>{html.escape(frugal['arch'])}</b> ({frugal['energy_mj']:.3g} mJ {s})</li>")
+    if not items:
+        return ""
+    return ("<p><b>Which accelerator.</b> Each accelerator running its own method's traces, one attention "
+            f"prefill of every layer:</p><ul>{''.join(items)}</ul>")
 
 
 def papers(store: ResultStore) -> str:
@@ -171,4 +217,5 @@ def gpu_reconciliation(store: ResultStore) -> str:
 def summary_section(store: ResultStore) -> str:
     """The whole first section of the report."""
     hooks = "".join(h(store) for h in SUMMARY_HOOKS)
-    return which_method(store) + hooks + papers(store) + claims_verdict(store) + gpu_reconciliation(store)
+    return (which_method(store) + which_method_per_budget(store) + hooks + which_accelerator(store) + papers(store)
+            + claims_verdict(store) + gpu_reconciliation(store))

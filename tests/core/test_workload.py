@@ -3,9 +3,11 @@ import json
 import numpy as np
 import pytest
 import torch
+from pydantic import ValidationError
 
 import sparseattn
 from sparseattn.core import OpKey, Per, Shape, Workload, total
+from sparseattn.core.records import MissingRecordError, RassLoads, RecordError, SadsSetting, SufaCounts
 from tests.helpers import random_qkv
 
 
@@ -91,7 +93,8 @@ def test_scaled_to_scales_counts_by_basis_and_records_it():
     assert s.ops[OpKey("softmax", "div", 32)] == pytest.approx(
         w.ops[OpKey("softmax", "div", 32)] * big.rows / w.shape.rows
     )
-    assert s.meta["scaled_from"] == w.shape.to_dict() and "density" in s.meta["scaling"]
+    assert s.source_shape == w.shape and s.measured_shape == w.shape and "density" in s.meta["scaling"]
+    assert s.scaled_to(big.replace(layers=8)).source_shape == w.shape  # scaled twice: still the measured shape
     assert s.profile.counts.shape == (4 * 32, 16, 16)
     assert s.density == pytest.approx(w.density, rel=0.05)
     with pytest.raises(ValueError, match="causal"):
@@ -140,3 +143,56 @@ def test_extra_reads_scale_by_their_own_basis():
         w.add_read("planes", 1.0, Per.KEY_DIM)
     with pytest.raises(ValueError, match="finite"):
         w.add_read("bad", float("nan"))
+
+
+# ------------------------------------------------------------------------------------------------ typed records
+def _sofa_layer(layer: int, **params):
+    q, k, v = random_qkv(h=2, hkv=1, nq=48, nk=48, d=16, seed=layer)
+    return sparseattn.attention(q, k, v, "sofa", causal=True, layer=layer, **params).trace
+
+
+def test_records_stack_by_their_rules_and_survive_scaling():
+    """Counts add over stacked layers, per-layer settings concatenate, widths must agree; scaling keeps the
+    measured records and says where they were measured."""
+    a, b = _sofa_layer(0, Tc=[2, 3]), _sofa_layer(1, Tc=[2, 3])
+    both = a + b
+    assert both.record(SadsSetting).tc == [2, 3] and both.record(SadsSetting).k == [0.25, 0.25]
+    for order in ("descending", "ascending", "fa2"):
+        for op in ("exp", "pv_mac", "mul"):
+            total = getattr(a.record(SufaCounts).order(order), op) + getattr(b.record(SufaCounts).order(order), op)
+            assert getattr(both.record(SufaCounts).order(order), op) == pytest.approx(total)
+    assert both.record(RassLoads).rass_loads == a.record(RassLoads).rass_loads + b.record(RassLoads).rass_loads
+    with pytest.raises(RecordError, match="needs one SADS tc"):
+        both.record(SadsSetting).uniform("tc", "a model")
+    wide = _sofa_layer(1, formal_bits=32)
+    with pytest.raises(RecordError, match="sufa_counts records whose bits differ"):
+        _ = a + wide
+    big = a.shape.replace(q_len=96, k_len=96)
+    scaled = a.scaled_to(big)
+    assert scaled.records == a.records and scaled.source_shape == a.shape
+    heads = Workload.concat_heads(a, a)  # more heads of the same layer: per-layer settings agree, counts add
+    assert heads.record(SadsSetting).tc == [2]
+    assert heads.record(SufaCounts).fa2.exp == 2 * a.record(SufaCounts).fa2.exp
+
+
+def test_a_record_only_one_stacked_layer_has_is_dropped_and_asked_for_clearly():
+    dense = sparseattn.attention(*random_qkv(h=2, hkv=1, nq=48, nk=48, d=16, seed=0), "dense", causal=True).trace
+    with pytest.raises(MissingRecordError, match=r"needs the SufaCounts record \('sufa_counts'\), which this "
+                                                 r"'dense' trace does not carry \(it has: no records\)"):
+        dense.record(SufaCounts, "a test")
+    mixed = _sofa_layer(0) + dense  # the dense layer has no SU-FA counts: the stack's would be wrong, so none
+    assert mixed.records == {}
+    with pytest.raises(MissingRecordError, match="'sofa\\+dense' trace does not carry"):
+        mixed.record(SufaCounts)
+    with pytest.raises(ValueError, match="already carries"):
+        dense.put(RassLoads(naive_loads=1.0, rass_loads=1.0, unique_keys=1.0)).put(
+            RassLoads(naive_loads=1.0, rass_loads=1.0, unique_keys=1.0))
+
+
+def test_a_typo_d_counter_fails_where_it_is_written():
+    with pytest.raises(ValidationError, match="rass_load"):
+        RassLoads(naive_loads=1.0, rass_load=1.0, unique_keys=1.0)
+    with pytest.raises(ValidationError, match="Field required"):
+        RassLoads(naive_loads=1.0, unique_keys=1.0)
+    with pytest.raises(ValidationError, match="finite"):
+        RassLoads(naive_loads=float("nan"), rass_loads=1.0, unique_keys=1.0)

@@ -120,14 +120,14 @@ def test_stacked_pade_traces_carry_every_layers_read_counts():
     import torch
 
     from sparseattn import attention
-    from sparseattn.core.workload import BITPLANE_READS
+    from sparseattn.core.records import BitplaneReads
 
     torch.manual_seed(0)
     q, k, v = torch.randn(1, 4, 128, 64), torch.randn(1, 2, 128, 64), torch.randn(1, 2, 128, 64)
     layers = [attention(q, k * (1 + i), v, "pade", causal=True).trace for i in range(3)]
     stacked = sum(layers)
-    counts = stacked.meta[BITPLANE_READS]
-    assert counts["valid_pairs"] == stacked.shape.valid_pairs
-    assert counts["k_planes"] == pytest.approx(sum(t.meta[BITPLANE_READS]["k_planes"] for t in layers))
+    counts = stacked.record(BitplaneReads)
+    assert counts.valid_pairs == stacked.shape.valid_pairs
+    assert counts.k_planes == pytest.approx(sum(t.record(BitplaneReads).k_planes for t in layers))
     r = simulate(load_arch("pade"), stacked, LLAMA.shape(1024))
     assert r.latency_s > 0 and r.dram_bytes["k"] > 0

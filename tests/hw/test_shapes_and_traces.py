@@ -102,3 +102,23 @@ def test_bundled_trace_matches_a_fresh_capture(smollm, tmp_path):
         assert shipped.ops[key] == pytest.approx(count, rel=CROSS_MACHINE)
     moved = abs(fresh.profile.counts - shipped.profile.counts).sum()
     assert moved <= CROSS_MACHINE * shipped.profile.kept_pairs
+
+
+def test_hw_reads_no_number_from_the_free_meta():
+    """The hardware models read a trace's method content as typed records (core/records.py), never from
+    ``meta`` by key: the only meta entry they read is the method's name, for notes (they may write notes)."""
+    import ast
+    from pathlib import Path
+
+    import sparseattn.hw
+
+    keys = []
+    for path in Path(sparseattn.hw.__file__).parent.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            target = node.value if isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load) else (
+                node.func.value if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "get" else None)
+            if isinstance(target, ast.Attribute) and target.attr == "meta":
+                key = node.slice if isinstance(node, ast.Subscript) else (node.args[0] if node.args else None)
+                keys.append((path.name, ast.literal_eval(key) if isinstance(key, ast.Constant) else "?"))
+    assert keys and {k for _, k in keys} == {"method"}, keys

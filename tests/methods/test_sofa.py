@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 import sparseattn
 from sparseattn.core import InvalidInputError, InvalidParameterError, leading_one, valid_mask
+from sparseattn.core.records import RassLoads, SadsSetting, SufaCounts
 from sparseattn.methods.common import keep_top_counts
 from sparseattn.methods.sofa import (
     COMPARATORS_PER_STEP,
@@ -201,8 +202,8 @@ def test_sofa_output_is_finite_and_exact_on_the_kept_pairs_at_any_logit_scale(sp
     r = sparseattn.attention(q, k, v, method, causal=causal, k=0.3, Tc=3)
     ref = attend_kept(grouped_scores(q, k, 16**-0.5), r.keep, v, torch.float64)
     torch.testing.assert_close(r.out, ref, atol=1e-9, rtol=1e-9)
-    desc = r.trace.meta["sufa"]["descending"]
-    assert desc["rescales"] <= desc["violations"]
+    desc = r.trace.record(SufaCounts).descending
+    assert desc.rescales <= desc.violations
 
 
 # ------------------------------------------------------------------------------------------------ RASS
@@ -222,8 +223,8 @@ def test_rass_and_star_in_the_trace():
     a = sparseattn.attention(q, k, v, "sofa", causal=True, k=0.3)
     b = sparseattn.attention(q, k, v, "star", causal=True, k=0.3)
     assert torch.equal(a.keep, b.keep) and torch.equal(a.out, b.out)  # PSP changes power only
-    loads = a.trace.meta["rass"]
-    assert loads["unique_keys"] <= loads["rass_loads"] and loads["unique_keys"] <= loads["naive_loads"]
+    loads = a.trace.record(RassLoads)
+    assert loads.unique_keys <= loads.rass_loads and loads.unique_keys <= loads.naive_loads
     neg = a.trace.meta["dlzs_negative_terms"]
     assert 0 < neg < a.trace.meta["dlzs_terms"]
     narrow = [key for key in b.trace.ops if key.stage == "predict" and key.op == "add" and key.bits == 8]
@@ -234,7 +235,8 @@ def test_rass_and_star_in_the_trace():
 def test_per_layer_parameters_follow_the_layer_index():
     q, k, v = random_qkv(nq=64, nk=64)
     r = sparseattn.attention(q, k, v, "sofa", causal=True, layer=1, k=[0.5, 0.1], Tc=[2, 8], r=[1.0, 3.0])
-    assert (r.trace.meta["k"], r.trace.meta["Tc"], r.trace.meta["r"], r.trace.meta["layer"]) == (0.1, 8, 3.0, 1)
+    setting = r.trace.record(SadsSetting)
+    assert (setting.k, setting.tc, setting.r, r.trace.meta["layer"]) == ([0.1], [8], [3.0], 1)
     with pytest.raises(InvalidParameterError, match="per-layer list"):
         sparseattn.attention(q, k, v, "sofa", k=[0.5, 0.1])
     with pytest.raises(InvalidParameterError, match="no entry for layer 2"):
@@ -298,7 +300,7 @@ def test_sofa_in_the_model_with_both_key_sources_and_per_layer_tiles(smollm):
     ids = smollm.encode("Call me Ishmael. " * 40, 128)
     with patch(smollm, "sofa", keys="cross_phase", Tc=tcs, k=0.3, capture_traces=True) as p:
         smollm.model(ids)
-    assert [p.traces[i][0].meta["Tc"] for i in range(30)] == tcs
+    assert [p.traces[i][0].record(SadsSetting).tc[0] for i in range(30)] == tcs
     w = p.traces[3][0]
     assert w.count(stage="kvgen", op="mac") > 0 and w.count(stage="other", op="mul") > 0  # K/V gen, RoPE
     assert w.count(stage="kvgen", op="mac") <= w.meta["kvgen_dense_macs"]  # one tile: at most every key once

@@ -2,6 +2,8 @@
 choice sourced in the claims file, every claim a point inside its bracket."""
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sparseattn.hw import load_model_shape
 from sparseattn.hw.config import ConfigError
@@ -111,3 +113,72 @@ def test_tornado_bars_are_sorted_by_swing_and_span_each_choice():
         values = c.swings[name.replace(" ", "_")]
         assert lo == pytest.approx(min(values.values()) / c.paper_value)
         assert hi == pytest.approx(max(values.values()) / c.paper_value)
+
+
+def test_docs_and_readme_claims_table_are_generated_from_the_committed_results():
+    """docs/reproduce.md and the README's claims table are what `sparseattn reproduce --write-docs` makes of
+    benchmarks/results/reproduce/reproduce.json: editing either by hand (or a stale result) fails here."""
+    import json
+
+    from sparseattn.report.claims_docs import DOCS_MD, README, RESULTS_JSON, docs_markdown, readme_with_table
+
+    data = json.loads(RESULTS_JSON.read_text())
+    assert DOCS_MD.read_text() == docs_markdown(data)
+    assert README.read_text() == readme_with_table(README.read_text(), data)
+    assert [c["id"] for c in data["claims"]] == [c.id for c in load_claims().claims]  # results from this file
+    assert {c["id"]: c["paper_value"] for c in data["claims"]} == {c.id: c.value for c in load_claims().claims}
+
+
+def test_readme_without_markers_is_refused():
+    from sparseattn.report.claims_docs import readme_with_table
+
+    with pytest.raises(ValueError, match="markers"):
+        readme_with_table("# no table here\n", {"claims": []})
+
+
+def test_validation_counts_independent_figures_and_shows_pades_implied_throughput_and_area_blocks():
+    from sparseattn.report.validation import pade_area_blocks, validation
+
+    checks = validation()
+    sofa = {c.figure: c for c in checks if c.design == "sofa"}
+    assert not sofa["GOPS/mm^2 (28 nm)"].independent and not sofa["latency (ms, 128 multipliers at 1 GHz)"].independent
+    assert sofa["GOPS"].independent and sofa["device GOPS/W"].independent
+    pade = {c.figure: c for c in checks if c.design == "pade"}
+    implied = pade["GOPS (implied: GOPS/W x power)"]
+    assert implied.published == pytest.approx(11_740 * 0.591, rel=1e-3) and not implied.independent
+    assert 0.2 < implied.ratio < 0.5  # our PADE runs at about a third of the throughput its figures imply
+    blocks = {b.block: b for b in pade_area_blocks()}
+    assert blocks["scoreboards"].ours_mm2 == 0 and blocks["scoreboards"].published_mm2 == pytest.approx(0.037 * 4.53)
+    assert sum(b.published_mm2 for b in blocks.values()) == pytest.approx(4.53)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.floats(1e-3, 1e3), min_size=1, max_size=8))
+def test_aggregates_order_and_refuse_non_positive_items(values):
+    per = {str(i): v for i, v in enumerate(values)}
+    mean, geo, top = (aggregate(r, per) for r in ("mean", "geomean", "max"))
+    assert geo <= mean * (1 + 1e-9) and mean <= top * (1 + 1e-9) and top == max(values)
+    with pytest.raises(ValueError, match="finite and positive"):
+        aggregate("mean", {**per, "bad": 0.0})
+
+
+def test_gpu_power_scaling_busy_charges_full_power_to_partly_filled_kernels():
+    from sparseattn.hw import load_arch
+    from sparseattn.hw.gpu_power import Kernel, dynamic_joules
+
+    a100 = load_arch("a100")
+    busy = a100.model_copy(update={"power_scaling": "busy"})
+    half, full = Kernel("k", 1e-3, 0.5), Kernel("k", 1e-3, 1.0)
+    assert dynamic_joules(busy, [half]) == pytest.approx(2 * dynamic_joules(a100, [half]))
+    assert dynamic_joules(busy, [full]) == pytest.approx(dynamic_joules(a100, [full]))
+
+
+def test_typed_rows_read_back_from_the_results_file():
+    import json
+
+    from sparseattn.report.claim_rows import rows_from_json
+    from sparseattn.report.claims_docs import RESULTS_JSON
+
+    rows = rows_from_json(json.loads(RESULTS_JSON.read_text()))
+    assert len(rows) == 15 and all(r.low <= r.point <= r.high for r in rows)
+    assert {r.id for r in rows if r.in_bracket} <= {r.id for r in rows}

@@ -79,3 +79,38 @@ def test_the_terminal_summary_fits_80_columns_without_cutting(tmp_path):
     for m in METHODS:
         assert m in text
     assert "0.00612x" in text and "65.4x" in text and "+729.5%" in text and "vs H100" in text
+
+
+def test_the_summary_names_the_method_that_keeps_fewest_pairs_at_each_loss_budget(tmp_path):
+    from sparseattn.report.job import ResultStore, RunConfig
+    from sparseattn.report.summary import which_method_per_budget
+
+    store = ResultStore(tmp_path, RunConfig())
+    assert which_method_per_budget(store) == ""  # no calibration step: nothing said
+    rows = [{"method": m, "budget": b, "judge_density": d, "judge_loss": loss, "judged_on_budget": ok,
+             "kind": "decoder", "judge_text": "sotu"}
+            for m, b, d, loss, ok in [("sofa", 0.01, 0.30, 0.008, True), ("pade", 0.01, 0.20, 0.012, False),
+                                      ("sanger", 0.01, 0.25, 0.009, True), ("pade", 0.05, 0.10, 0.04, True)]]
+    store.data["steps"]["calibration"] = {"rows": rows}
+    text = which_method_per_budget(store)
+    assert "within +1.0%: <b>sanger</b> at density 0.250" in text  # pade is lower but off budget when judged
+    assert "within +5.0%: <b>pade</b> at density 0.100" in text
+
+
+def test_the_encoder_reads_the_runs_own_text_or_says_why_not(tmp_path):
+    from sparseattn.eval import load_text
+    from sparseattn.models import load_model
+    from sparseattn.report.job import RunConfig
+    from sparseattn.report.steps import encoder_texts
+
+    enc = load_model("minilm-l6")
+    mine = tmp_path / "mine.txt"
+    mine.write_text(load_text("sotu")[:30000])
+    short = tmp_path / "short.txt"
+    short.write_text(load_text("sotu")[:3000])
+    assert encoder_texts(RunConfig(), enc) == (None, ["moby-dick", "sotu"], "")
+    texts, labels, why = encoder_texts(RunConfig(text=str(mine), passages=2, encoder_tokens=128), enc)
+    assert texts == [str(mine)] and labels == [str(mine)] and why == ""
+    texts, labels, why = encoder_texts(RunConfig(text=str(short), passages=8, encoder_tokens=256), enc)
+    assert texts is None and labels == ["moby-dick", "sotu"]
+    assert "short.txt has" in why and "too few for 8 passages of 256" in why and "bundled texts" in why

@@ -29,6 +29,7 @@ import math
 
 import numpy as np
 
+from ...core.records import SadsSetting
 from ...core.workload import Workload
 from ..mapping import Tile
 from ..tiling import project
@@ -57,9 +58,13 @@ def dense_flash_trace(trace: Workload) -> Workload:
 
 
 def global_topk_factor(trace: Workload, k_len: int) -> float:
-    """Compare work of a row-wide top-k over SADS's per-sub-segment top-(k/n): ``log2(kN) / log2(kN / Tc)``."""
-    density = trace.density if trace.profile is not None else float(trace.meta.get("k", 0.1))
-    tc = float(trace.meta.get("Tc", 4))
+    """Compare work of a row-wide top-k over SADS's per-sub-segment top-(k/n): ``log2(kN) / log2(kN / Tc)``, with
+    ``Tc`` from the trace's :class:`~sparseattn.core.records.SadsSetting` record and the density from its profile
+    (else the setting's keep fraction); a trace without them is a clear error."""
+    setting = trace.record(SadsSetting, "the stage-isolated baseline's global top-k (hw/spatial/baselines.py)")
+    needed_by = "the stage-isolated baseline"
+    density = trace.density if trace.profile is not None else setting.uniform("k", needed_by)
+    tc = float(setting.uniform("tc", needed_by))
     kept = max(2.0, density * k_len)
     return math.log2(kept) / math.log2(max(2.0, kept / tc))
 

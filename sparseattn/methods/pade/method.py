@@ -54,7 +54,8 @@ from ...core.call import AttentionCall
 from ...core.driver import Method, RowBlock, Tally
 from ...core.errors import InvalidInputError, InvalidParameterError
 from ...core.quant import quantize_symmetric
-from ...core.workload import BITPLANE_READS, Per, SparsityProfile, Workload
+from ...core.records import BitplaneReads
+from ...core.workload import Per, SparsityProfile, Workload
 from ..registry import Knob, MethodParams, register
 from .bui import active_elements, bui_offsets, truncated_keys
 from .ista import tile_order
@@ -346,33 +347,33 @@ def _trace(shape, p: PadeParams, keep: torch.Tensor, tally: Tally, hist: list[in
     w.add_read("k_bit_planes", tally["k_planes"] * d / 8, Per.PAIR_DIM)  # planes are fetched per (row group, key)
     w.add_read("v_survivors", tally["v_reads"] * d * bits / 8, Per.PAIR_DIM)  # V rows of survivors
     w.meta.update(_meta(shape, p, tally, hist, plane_rounds, survivors))
-    w.meta[BITPLANE_READS] = _read_rates(shape, p, tally, keep, plane_rounds, survivors)
+    w.put(_read_rates(shape, p, tally, keep, plane_rounds, survivors))
     return w
 
 
 def _read_rates(shape, p: PadeParams, tally: Tally, keep: torch.Tensor, plane_rounds: float,
-                survivors: float) -> dict:
+                survivors: float) -> BitplaneReads:
     """Counts ``sparseattn.hw.bitplanes`` turns into K-plane and V read rates at another shape: planes fetched and
     surviving V rows per (row, key) -- one query row alone -- and per (group, key) -- the ``parallel_queries`` rows
     of every query head of a KV group sharing each fetch (the group's keys: those its last row sees) -- and the keys
     that survive for some row of their KV head. Counts, not ratios, so stacked layers add up
-    (:func:`~sparseattn.core.workload.ADDITIVE_META`)."""
+    (:class:`~sparseattn.core.records.BitplaneReads`)."""
     b, hkv, g = shape.batch, shape.kv_heads, shape.group_size
     union = keep.reshape(b, hkv, g * shape.q_len, shape.k_len).any(dim=2)
     seen = shape.valid_mask(keep.device).any(dim=0)  # keys some row sees
-    return {
-        "parallel_rows": p.parallel_queries,  # query rows of a head sharing one fetch
-        "group_heads": g,  # query heads of a KV group sharing it too (GQA)
-        "bits": p.bits,
-        "valid_pairs": float(shape.valid_pairs),
-        "plane_rounds": plane_rounds,
-        "survivors": survivors,
-        "group_keys": tally["dense_reads"],
-        "k_planes": tally["k_planes"],
-        "v_reads": tally["v_reads"],
-        "union_keys": float(union[..., seen].sum()),
-        "seen_keys": float(b * hkv * int(seen.sum())),
-    }
+    return BitplaneReads(
+        parallel_rows=p.parallel_queries,  # query rows of a head sharing one fetch
+        group_heads=g,  # query heads of a KV group sharing it too (GQA)
+        bits=p.bits,
+        valid_pairs=float(shape.valid_pairs),
+        plane_rounds=plane_rounds,
+        survivors=survivors,
+        group_keys=tally["dense_reads"],
+        k_planes=tally["k_planes"],
+        v_reads=tally["v_reads"],
+        union_keys=float(union[..., seen].sum()),
+        seen_keys=float(b * hkv * int(seen.sum())),
+    )
 
 
 def _meta(shape, p: PadeParams, tally: Tally, hist: list[int], plane_rounds: float, survivors: float) -> dict:

@@ -25,7 +25,9 @@ belongs to (the Hugging Face patch passes it), which is how design-space search 
 The trace: ``predict`` (shifts, adds and leading-zero conversions -- no multiplications), ``select``
 (sort-core comparators and clipping compares), ``kvgen`` (on-demand K/V projection of the keys selected by
 each tile, cross-phase only), ``qk``/``softmax``/``pv`` at ``formal_bits`` for the SU-FA descending order.
-``meta`` holds the SU-FA counts of the three visiting orders, the RASS loads and the sign-negation counts.
+Its records (:mod:`sparseattn.core.records`) hold the SU-FA counts of the three visiting orders
+(:class:`~sparseattn.core.records.SufaCounts`), the layer's SADS setting and the RASS loads; ``meta`` the SADS and
+DLZS diagnostics (sorter steps, sign-negation counts) as notes.
 
 ``star`` is the same algorithm (STAR keeps SOFA's DLZS/SADS/SU-FA); its trace differs only in where the
 sign of a negative DLZS term is applied: SOFA negates the wide shifted result (an add at accumulator
@@ -45,13 +47,14 @@ from ...core.call import AttentionCall
 from ...core.driver import Method, RowBlock, Tally
 from ...core.errors import InvalidParameterError
 from ...core.quant import quantize_symmetric
+from ...core.records import RassLoads, SadsSetting
 from ...core.workload import Per, SparsityProfile, Workload
 from ..registry import Knob, MethodParams, register
 from .dlzs import accumulator_bits, predict_scores
 from .keys import KeyOperand, cross_phase_keys, given_keys
 from .rass import rass_loads
 from .sads import SadsSelection, index_mismatch, sads_select, segment_length
-from .sufa import ORDERS, SufaCounts, sufa_attend
+from .sufa import SufaCounts, sufa_attend
 
 Ratio = Annotated[float, Field(gt=0, le=1)]
 Tiles = Annotated[int, Field(ge=1)]
@@ -215,6 +218,10 @@ class Sofa(Method):
         self._count_prediction(w, ctx, call, tally)
         self._count_formal(w, keep, sufa)
         w.profile = SparsityProfile.from_keep(keep, call.shape)
+        w.put(sufa.record(self.p.formal_bits))
+        w.put(SadsSetting(k=[ctx.ratio], tc=[ctx.tc], bc=[ctx.seg_len], r=[ctx.radius]))
+        w.put(RassLoads(naive_loads=tally["naive_loads"], rass_loads=tally["rass_loads"],
+                        unique_keys=tally["unique_keys"]))
         w.meta.update(self._meta(ctx, call, tally, sufa))
         return w
 
@@ -234,7 +241,7 @@ class Sofa(Method):
             w.meta["kvgen_dense_macs"] = 2.0 * shape.batch * shape.kv_heads * shape.k_len * hidden * shape.head_dim
 
     def _count_formal(self, w: Workload, keep: torch.Tensor, sufa: SufaCounts) -> None:
-        """The formal stage in SU-FA's descending order (the other orders go to ``meta``)."""
+        """The formal stage in SU-FA's descending order (all three orders are in the SufaCounts record)."""
         bits, d = self.p.formal_bits, w.shape.head_dim
         desc = sufa.orders["descending"]
         w.add("qk", "mac", bits, float(torch.count_nonzero(keep)) * d, Per.PAIR_DIM)
@@ -248,14 +255,11 @@ class Sofa(Method):
     def _meta(self, ctx: SofaSetup, call: AttentionCall, tally: Tally, sufa: SufaCounts) -> dict:
         shape = call.shape
         meta = {
-            "layer": call.layer, "k": ctx.ratio, "Tc": ctx.tc, "Bc": ctx.seg_len, "r": ctx.radius,
-            "sufa": {o: sufa.orders[o].to_dict() for o in ORDERS},
+            "layer": call.layer,
             "max_violations": sufa.orders["descending"].violations,
             "sads_steps": tally["sads_steps"],
             "sads_sorter_compares": tally["sads_compares"],
             "sads_clip_compares": tally["sads_clip"],
-            "rass": {"naive_loads": tally["naive_loads"], "rass_loads": tally["rass_loads"],
-                     "unique_keys": tally["unique_keys"]},
             "dlzs_terms": tally["dlzs_terms"],
             "dlzs_negative_terms": tally["dlzs_negative"],
             "dlzs_zero_skipped": shape.valid_pairs * shape.head_dim - tally["dlzs_terms"],

@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from ...core import records
 from ...core.attention import grouped_pv
 
 ORDERS = ("descending", "ascending", "fa2")
@@ -81,6 +82,10 @@ class SufaCounts:
         for o in ORDERS:
             self.orders[o] += other.orders[o]
         return self
+
+    def record(self, bits: int) -> records.SufaCounts:
+        """These counts as the trace's typed record, at the formal stage's operand width ``bits``."""
+        return records.SufaCounts(bits=bits, **{o: records.SufaOrder(**self.orders[o].to_dict()) for o in ORDERS})
 
 
 def _segments(x: torch.Tensor, seg_len: int, fill: float | bool) -> torch.Tensor:
