@@ -63,7 +63,8 @@ def test_every_abstract_claim_is_reproduced_with_paper_ours_and_ratio(claims):
             assert c.levers and c.derivation, c.id
 
 
-def test_every_claim_value_is_pinned(claims):
+def test_regression_every_claim_value(claims):
+    """Regression: our value of every claim as pinned in OURS (a drift is a change to explain)."""
     rows, _ = claims
     assert {c.id: c.ours for c in rows} == pytest.approx(OURS, rel=0.02)
     assert sum(c.within for c in rows) == 5
@@ -108,7 +109,39 @@ def test_outputs_are_written_with_the_validation_table(claims):
     data = json.loads((out / "reproduce.json").read_text())
     assert len(data["claims"]) == len(rows) and data["tolerance"] == TOLERANCE
     checks = {(v["design"], v["figure"]): v["ours"] for v in data["validation"]}
+    assert set(VALIDATION) <= set(checks)
+
+
+def test_regression_validation_table(claims):
+    """Regression: our simulated SOFA and PADE against their published figures, as pinned in VALIDATION."""
+    _, out = claims
+    data = json.loads((out / "reproduce.json").read_text())
+    checks = {(v["design"], v["figure"]): v["ours"] for v in data["validation"]}
     assert {k: checks[k] for k in VALIDATION} == pytest.approx(VALIDATION, rel=0.02)
+
+
+def test_regression_committed_reproduce_json_is_what_the_code_computes(claims):
+    """Regression: benchmarks/results/reproduce/reproduce.json holds the numbers this code computes (every claim's
+    ours, check and per-item value, and the validation table, to 1e-9)."""
+    from pathlib import Path
+
+    _, out = claims
+    fresh = json.loads((out / "reproduce.json").read_text())
+    committed = json.loads((Path(__file__).parents[2] / "benchmarks/results/reproduce/reproduce.json").read_text())
+
+    assert _numbers(fresh) == pytest.approx(_numbers(committed), rel=1e-9)
+
+
+def _numbers(data: dict) -> dict:
+    """Every number of a reproduce.json: each claim's ours, check and per-item values, the validation's ours."""
+    out = {}
+    for c in data["claims"]:
+        out[(c["id"], "ours")] = c["ours"]
+        if c.get("check") is not None:
+            out[(c["id"], "check")] = c["check"]
+        out.update({(c["id"], item): v for item, v in (c.get("per_item") or {}).items()})
+    out.update({(v["design"], v["figure"]): v["ours"] for v in data["validation"]})
+    return out
     md = (out / "reproduce.md").read_text()
     assert "| claim | paper | ours | ours / paper |" in md and "lever:" in md and "derivation:" in md
     assert "| design | figure | published | ours (simulated) |" in md
