@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-all lint bench gpu gpu-prep gpu-dry-run clean
+.PHONY: run test test-all lint bench gpu gpu-prep gpu-dry-run clean report-png
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -63,3 +63,7 @@ gpu-dry-run: $(STAMP)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
+
+# docs/report.png from the latest run under runs/ (re-rendered with the current code; needs headless Chromium)
+report-png: $(STAMP)
+	$(PY) scripts/report_screenshot.py

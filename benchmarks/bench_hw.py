@@ -92,7 +92,7 @@ def main() -> None:
     claims = reproduce(PAPERS, RESULTS / "reproduce")
     reproduce_s = time.perf_counter() - start
     DOCS.mkdir(exist_ok=True)
-    for png in ("claims.png", "energy_breakdown.png"):
+    for png in ("claims.png", "energy_breakdown.png", *(f"tornado_{p}.png" for p in PAPERS)):
         shutil.copy(RESULTS / "reproduce" / png, DOCS / png)
         (RESULTS / "reproduce" / png).unlink()
     out = {

@@ -114,9 +114,12 @@ def test_simulate_reports_bad_input_clearly(tmp_path):
 
 
 def test_reproduce_command_writes_its_outputs(tmp_path):
-    result = runner.invoke(app, ["reproduce", "--paper", "pade", "--out", str(tmp_path)], terminal_width=200)
+    result = runner.invoke(app, ["reproduce", "--paper", "pade", "--out", str(tmp_path)], terminal_width=80)
     assert result.exit_code == 0, result.output
-    assert "7.43x" in result.output and (tmp_path / "reproduce.json").exists()
+    assert "7.43" in result.output and (tmp_path / "reproduce.json").exists()
+    table = [line for line in result.output.splitlines() if "pade_" in line]
+    assert len(table) == 5 and all(len(line) <= 80 for line in table)  # compact: one row per claim, 80 columns
+    assert "choice:" not in result.output  # the full markdown goes to reproduce.md, not the terminal
     bad = runner.invoke(app, ["reproduce", "--paper", "tpu"], terminal_width=200)
     assert bad.exit_code == 2 and "unknown paper" in bad.output
 
@@ -133,3 +136,25 @@ def test_run_default_output_directory_is_created_in_a_fresh_clone(tmp_path, monk
     assert out.parent == tmp_path.joinpath("runs").relative_to(tmp_path) and (tmp_path / "runs").is_dir()
     check_before_work(load_config(None, {"quick": True}).effective(), out)  # the job's own check accepts it
     assert default_out(resume=True).parent == out.parent  # nothing to resume yet: a new directory
+
+
+def test_every_boolean_option_has_both_forms_and_takes_no_value():
+    import typer
+
+    def commands(cmd, name=""):
+        yield name, cmd
+        for sub, child in getattr(cmd, "commands", {}).items():
+            yield from commands(child, f"{name} {sub}".strip())
+
+    flags = [(name, p) for name, cmd in commands(typer.main.get_command(app)) for p in cmd.params
+             if getattr(p, "is_flag", False) and p.name != "help"]
+    assert {"iso_pade", "decode", "quick", "ray"} <= {p.name for _, p in flags}
+    for name, p in flags:
+        assert p.secondary_opts and p.secondary_opts[0].startswith("--no-"), (name, p.opts)
+    out = runner.invoke(app, ["simulate", "--help"], terminal_width=120).output
+    iso_line = next(line for line in out.splitlines() if "--iso" in line)
+    assert "--no-iso" in iso_line and "<bool>" not in iso_line  # no value placeholder: it takes none
+    on = runner.invoke(app, ["simulate", "--arch", "pade", "--shape", "llama2-7b", "--seq", "256", "--iso"])
+    off = runner.invoke(app, ["simulate", "--arch", "pade", "--shape", "llama2-7b", "--seq", "256", "--no-iso"])
+    assert on.exit_code == 0 and off.exit_code == 0, on.output + off.output
+    assert on.output != off.output  # the flag changes what is simulated

@@ -1,11 +1,11 @@
-"""Command line: ``sparseattn methods | eval | finetune | run | sweep | simulate | reproduce``.
+"""Command line: ``sparseattn methods | eval | calibrate | finetune | run | sweep | simulate | reproduce``.
 
 One module per command, each registering itself on the shared Typer ``app`` (``_app.py``).
 """
 
 from __future__ import annotations
 
-from . import eval_cmd, finetune_cmd, methods_cmd, reproduce_cmd, run_cmd, simulate_cmd, sweep_cmd  # noqa: F401  (registration)
+from . import calibrate_cmd, eval_cmd, finetune_cmd, methods_cmd, reproduce_cmd, run_cmd, simulate_cmd, sweep_cmd  # noqa: F401  (registration)
 from ._app import app
 from .dse_cmd import dse_app  # noqa: F401  (registration)
 from .options import parse_method_options

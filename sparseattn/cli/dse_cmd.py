@@ -15,7 +15,9 @@ import typer
 from rich.table import Table
 
 from ..core.errors import SparseAttnError
+from ..core.files import check_out_dir
 from ._app import app, console, fail
+from .options import flag
 
 dse_app = typer.Typer(no_args_is_help=True, help="Design-space exploration: Bayesian search over tiling, "
                       "architecture and method parameters (Optuna; local pool or Ray; resumable).")
@@ -35,6 +37,27 @@ def _out(out: Path | None, name: str) -> Path:
     return out or Path("runs") / "dse" / name
 
 
+def _check_counts(positive: dict[str, int | None], non_negative: dict[str, int | None]) -> None:
+    """Counts given on the command line are used as given, or refused: never replaced by a default."""
+    for option, value in positive.items():
+        if value is not None and value < 1:
+            raise SparseAttnError(f"{option} {value}: must be at least 1")
+    for option, value in non_negative.items():
+        if value is not None and value < 0:
+            raise SparseAttnError(f"{option} {value}: must be at least 0")
+
+
+def _check_seq(seq: int | None) -> None:
+    """The same bounds as ``sparseattn simulate`` (one base tile at least; the simulator's validated range)."""
+    from ..core.invariants import check_size
+    from .simulate_cmd import MIN_SEQ
+
+    if seq is not None and seq < MIN_SEQ:
+        raise SparseAttnError(f"--seq {seq}: a trial simulates a prefill of at least {MIN_SEQ} tokens (one base tile)")
+    if seq is not None:
+        check_size(seq)
+
+
 @dse_app.command("run")
 def run_cmd(
     space: str = SPACE_ARG,
@@ -47,22 +70,27 @@ def run_cmd(
     out: Path = typer.Option(None, help="output directory (default: runs/dse/<study>)"),
     workers: int = typer.Option(None, help="local worker processes (default: CPU count; 1 runs in-process)"),
     batch: int = typer.Option(None, help="trials asked per batch (default: the worker count)"),
-    ray: bool = typer.Option(False, "--ray", help="run trials as Ray tasks on an embedded local Ray"),
+    ray: bool = flag(False, "ray", help="run trials as Ray tasks on an embedded local Ray"),
     ray_address: str = typer.Option(None, help="run trials as Ray tasks on this cluster ('auto' or an address)"),
     n_startup: int = typer.Option(None, help="random trials before TPE/GP model (Optuna's default 10)"),
-    progress: bool = typer.Option(True, help="show the progress bar"),
+    progress: bool = flag(True, "progress", help="show the progress bar"),
 ) -> None:
     """Run (or resume) a study and write best.yaml / pareto-*.yaml, trials.csv, summary.json and plots."""
     from ..dse import StudyConfig, run_study, write_outputs
+    from ..dse.study import check_storage
 
     try:
+        _check_counts({"--n-trials": n_trials, "--workers": workers, "--batch": batch}, {"--n-startup": n_startup})
+        _check_seq(seq)
         s = _space(space, seq)
         name = study or (s.file.name if not seq else f"{s.file.name}-{seq}")
         d = s.file.search
-        cfg = StudyConfig(sampler=sampler or d.sampler, n_trials=n_trials or d.n_trials,
+        cfg = StudyConfig(sampler=sampler or d.sampler, n_trials=d.n_trials if n_trials is None else n_trials,
                           seed=d.seed if seed is None else seed, storage=storage, study_name=name,
-                          out=_out(out, name), workers=workers, batch=batch, ray=ray, ray_address=ray_address,
-                          n_startup=n_startup, progress=progress)
+                          out=check_out_dir(_out(out, name)), workers=workers, batch=batch, ray=ray,
+                          ray_address=ray_address, n_startup=n_startup, progress=progress)
+        if storage is not None:
+            check_storage(storage)
         result = run_study(s, cfg)
         paths = write_outputs(s, result, cfg.out)
     except (SparseAttnError, ValueError) as err:
@@ -96,6 +124,7 @@ def _print_best(space: Any, result: Any) -> None:
 def check_cmd(space: str = SPACE_ARG, seq: int = SEQ_OPT) -> None:
     """Validate a space against the real architecture, mapping and method, and show its dimensions."""
     try:
+        _check_seq(seq)
         s = _space(space, seq)
     except (SparseAttnError, ValueError) as err:
         fail(str(err))
@@ -120,12 +149,16 @@ def report_cmd(space: str = SPACE_ARG, storage: str = typer.Option(..., help="th
                seq: int = SEQ_OPT, out: Path = typer.Option(None, help="output directory")) -> None:
     """Write the outputs of a stored study (for example one run by many drivers) without running trials."""
     from ..dse import load_result, write_outputs
+    from ..dse.study import check_storage
 
     try:
+        _check_seq(seq)
         s = _space(space, seq)
         name = study or (s.file.name if not seq else f"{s.file.name}-{seq}")
+        check_storage(storage)
+        target = check_out_dir(_out(out, name))
         result = load_result(storage, name, s)
-        paths = write_outputs(s, result, _out(out, name))
+        paths = write_outputs(s, result, target)
     except (SparseAttnError, ValueError, KeyError) as err:
         fail(str(err))
         return
@@ -139,6 +172,7 @@ def accuracy_cmd(space: str = SPACE_ARG, seq: int = SEQ_OPT) -> None:
     from ..dse import prepare
 
     try:
+        _check_seq(seq)
         prepare(_space(space, seq), lambda m: console.print(m))
     except (SparseAttnError, ValueError) as err:
         fail(str(err))

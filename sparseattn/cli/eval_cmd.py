@@ -12,7 +12,7 @@ from ..core.errors import SparseAttnError
 from ..core.files import check_writable, write_atomic
 from ..methods.registry import parse_params
 from ._app import app, console, fail
-from .options import parse_layers, parse_method_options
+from .options import flag, parse_layers, parse_method_options
 
 
 @app.command(
@@ -28,7 +28,7 @@ def eval_cmd(
     model: str = typer.Option("smollm2-135m", help="bundled model (smollm2-135m, minilm-l6), a .gguf file, a Hugging "
                               "Face directory or a cached model id"),
     layers: str = typer.Option(None, help="comma-separated layer indices to patch (default: all)"),
-    compare: bool = typer.Option(True, help="also measure dense attention for the relative change (decoders)"),
+    compare: bool = flag(True, "compare", help="also measure dense attention for the relative change (decoders)"),
     device: str = typer.Option("cpu", help="cpu, or cuda (GPU kernels such as star_gpu; long windows)"),
     json_out: Path = typer.Option(None, "--json", help="write the result as JSON here"),
 ) -> None:

@@ -12,7 +12,7 @@ from rich.table import Table
 from ..core.errors import SparseAttnError
 from ..core.files import check_writable, write_atomic
 from ._app import app, console, fail
-from .options import parse_method_options
+from .options import flag, parse_method_options
 
 
 @app.command(
@@ -33,13 +33,13 @@ def finetune_cmd(
     save_every: int = typer.Option(None, help="checkpoint every this many steps (default: --eval-every)"),
     eval_windows: int = typer.Option(1, help="held-out windows per evaluation"),
     lr: float = typer.Option(2e-4, help="AdamW learning rate"),
-    full: bool = typer.Option(False, help="train every weight instead of LoRA adapters"),
+    full: bool = flag(False, "full", help="train every weight instead of LoRA adapters"),
     lora_rank: int = typer.Option(8, help="LoRA rank"),
     lora_alpha: float = typer.Option(8.0, help="LoRA alpha"),
     seed: int = typer.Option(0, help="seed of the adapters and of the window order"),
     out: Path = typer.Option(None, help="run directory (default runs/finetune/<method>-<input key>); a run with the "
                              "same inputs resumes from its latest checkpoint"),
-    compare: bool = typer.Option(True, help="also fine-tune the dense model identically and report the recovery"),
+    compare: bool = flag(True, "compare", help="also fine-tune the dense model identically and report the recovery"),
     device: str = typer.Option("auto", help="auto (Accelerate's choice), cpu or cuda"),
     backend: str = typer.Option("auto", help="attend step: auto (flex on CUDA, sdpa elsewhere), sdpa or flex"),
     json_out: Path = typer.Option(None, "--json", help="write the results as JSON here"),

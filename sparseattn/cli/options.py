@@ -55,3 +55,11 @@ def parse_layers(layers: str | None) -> list[int] | None:
         raise SparseAttnError(f"--layers must be comma-separated integers, got {layers!r}") from None
 
 
+
+
+def flag(default: bool, name: str, help: str) -> Any:
+    """A boolean option with both forms, ``--name`` / ``--no-name``, shown without a value placeholder (it takes
+    none: ``--iso``, not ``--iso true``)."""
+    import typer
+
+    return typer.Option(default, f"--{name}/--no-{name}", help=help, metavar="")

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
 import typer
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from ..core.errors import SparseAttnError
+from ..report.progress import Status, eta_text
 from ._app import app, console, fail
+from .options import flag
 
 
 def _csv(value: str | None) -> list[str] | None:
@@ -45,9 +49,9 @@ def run_cmd(
     archs: str = typer.Option(None, "--archs", help="comma-separated GPU models to compare with (default a100,h100)"),
     out: Path = typer.Option(None, help="output directory (default runs/<timestamp>)"),
     device: str = typer.Option(None, help="cpu or cuda"),
-    quick: bool = typer.Option(False, help="a smaller job (under 2 minutes on 2 cores)"),
-    resume: bool = typer.Option(False, help="continue the run in --out (default: the latest in runs/)"),
-    restart: bool = typer.Option(False, help="move --out's results.json aside and start afresh"),
+    quick: bool = flag(False, "quick", help="a smaller job (under 2 minutes on 2 cores)"),
+    resume: bool = flag(False, "resume", help="continue the run in --out (default: the latest in runs/)"),
+    restart: bool = flag(False, "restart", help="move --out's results.json aside and start afresh"),
 ) -> None:
     """The main job: every method in a real model (accuracy), its traces on the accelerators and GPUs
     (simulated), the papers' claims, Spatial-STAR; writes results.json, CSV tables, figures and report.html."""
@@ -64,27 +68,58 @@ def run_cmd(
         cfg = load_config(config, overrides)
         if out is None:
             out = default_out(resume)
-        with Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), TimeElapsedColumn(),
-                      console=console, transient=True) as progress:
-            task = progress.add_task("checking the options", total=None)
-            store, report = run_job(cfg, out, resume, restart, lambda d: progress.update(task, description=d))
+        with _display() as show:
+            store, report = run_job(cfg, out, resume, restart, show)
     except SparseAttnError as err:
         fail(str(err))
         return
     _summary(store, report, time.perf_counter() - start)
 
 
+@contextmanager
+def _display() -> Iterator[Callable[[Status], None]]:
+    """Where the job's progress goes: a live bar on a terminal (step i of n, unit i of n, time left), one line per
+    unit otherwise (logs, CI)."""
+    if not console.is_terminal:
+        yield lambda s: console.print(s.line(), soft_wrap=True, highlight=False, markup=False)
+        return
+    columns = (SpinnerColumn(), TextColumn("[bold]step {task.fields[step]}"), BarColumn(bar_width=20),
+               TextColumn("{task.fields[unit]}"), TextColumn("{task.description}"), TimeElapsedColumn(),
+               TextColumn("{task.fields[eta]}"))
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task("checking the options", total=1.0, step="", unit="", eta="")
+
+        def show(s: Status) -> None:
+            done = (s.step - 1 + (s.unit - 1) / s.units if s.units and s.unit else s.step - 1) / max(1, s.steps)
+            unit = f"{s.unit_name} {s.unit}/{s.units}" if s.units and s.unit else ""
+            bar.update(task, completed=done, description=s.detail, step=f"{s.step}/{s.steps} {s.name}", unit=unit,
+                       eta=eta_text(s.seconds_left))
+
+        yield show
+
+
 def _summary(store, report: Path, seconds: float) -> None:
+    console.print(summary_table(store))
+    console.print(f"report: {report}  ({seconds:.0f} s; results.json, tables/, figures/ beside it)", soft_wrap=True)
+
+
+def summary_table(store) -> Table:
+    """Per method: density and perplexity change (measured), the top-k oracle at that density, and its own
+    accelerator against the GPU (simulated); narrow enough for an 80-column terminal, no name or number cut."""
     from ..report.main import summary_rows
 
-    table = Table(title=f"{store.config.model}: sparse attention from the model to the accelerators")
-    for col in ("method", "density", "ppl vs dense", "top-k oracle at that density", "accelerator",
-                "speed-up vs GPU (sim.)", "energy eff. vs GPU (sim.)"):
-        table.add_column(col)
-    for r in summary_rows(store):
-        sp = "-" if r["speedup"] is None else f"{r['speedup']:.3g}x vs {r['gpu'].upper()}"
-        en = "-" if r["energy"] is None else f"{r['energy']:.3g}x vs {r['gpu'].upper()}"
-        table.add_row(r["method"], f"{r['density']:.3f}", f"{100 * r['ppl_change']:+.2f}%",
-                      f"{100 * r['oracle_change']:+.2f}%", r["arch"], sp, en)
-    console.print(table)
-    console.print(f"report: {report}  ({seconds:.0f} s; results.json, tables/, figures/ beside it)")
+    rows = summary_rows(store)
+    gpu = next((r["gpu"].upper() for r in rows if r["speedup"] is not None), "GPU")
+    table = Table(title=f"{store.config.model}: every method in every layer", title_justify="left",
+                  caption=f"density, perplexity: measured in the model; speed-up, energy efficiency: simulated, "
+                  f"each method's accelerator vs the {gpu}", caption_justify="left")
+    table.add_column("method", no_wrap=True)
+    for head in ("density", "perplexity\nvs dense", "top-k at\nsame dens.", f"speed-up\nvs {gpu}",
+                 f"energy eff.\nvs {gpu}"):
+        table.add_column(head, justify="right", no_wrap=True)
+    for r in rows:
+        sp = "-" if r["speedup"] is None else f"{r['speedup']:.3g}x"
+        en = "-" if r["energy"] is None else f"{r['energy']:.3g}x"
+        table.add_row(r["method"], f"{r['density']:.3f}", f"{100 * r['ppl_change']:+.1f}%",
+                      f"{100 * r['oracle_change']:+.1f}%", sp, en)
+    return table

@@ -12,7 +12,9 @@ from rich.table import Table
 
 from ..core.errors import SparseAttnError
 from ..core.files import check_writable, write_atomic
+from ..core.invariants import check_size
 from ._app import app, console, fail
+from .options import flag
 
 MIN_SEQ = 16  # the traces' base tile
 
@@ -24,7 +26,7 @@ def simulate_cmd(
     seq: int = typer.Option(4096, help="sequence length (prefill: queries = keys)"),
     batch: int = typer.Option(1, help="batch size"),
     trace: str = typer.Option(None, help="trace name or JSON path (default: the architecture's own method)"),
-    iso_pade: bool = typer.Option(False, "--iso", help="normalise to PADE's Table III setting first"),
+    iso_pade: bool = flag(False, "iso", help="normalise to PADE's Table III setting first"),
     density: float = typer.Option(None, help="rescale the trace's kept-pair work to this density"),
     mapping: Path = typer.Option(None, help="mapping YAML (default: the architecture's own mapping block)"),
     q_tile: int = typer.Option(None, help="formal query tile (overrides the mapping's formal.q)"),
@@ -53,6 +55,9 @@ def simulate_cmd(
         if seq < MIN_SEQ:
             raise SparseAttnError(f"--seq {seq}: simulate a prefill of at least {MIN_SEQ} tokens (one base tile); "
                                   "below that the fixed DRAM latency is the whole run and power means nothing")
+        check_size(seq, batch, "--seq")
+        if batch < 1:
+            raise SparseAttnError(f"--batch {batch}: need at least 1 sequence")
         a = load_arch(arch)
         given = {"--iso": iso_pade, "--density": density is not None, "--trace": trace is not None,
                  "--mapping": mapping is not None, "--q-tile": q_tile is not None, "--k-tile": k_tile is not None}

@@ -15,8 +15,10 @@ from rich.progress import Progress
 from rich.table import Table
 
 from ..core.errors import SparseAttnError
-from ..core.files import write_atomic
+from ..core.files import check_out_dir, write_atomic
+from ..core.invariants import check_size
 from ._app import app, console, fail
+from .options import flag
 
 DEFAULT_MESHES = ["spatial-star-4x4", "spatial-star-8x8"]
 DEFAULT_SHAPES = ["llama2-7b", "llama3-8b"]
@@ -28,8 +30,8 @@ def spatial_cmd(
     shape: list[str] = typer.Option(DEFAULT_SHAPES, help="model shape (repeat for several)"),
     seq: list[int] = typer.Option(None, help="sequence lengths (default 32k .. 1M, repeat for several)"),
     design: list[str] = typer.Option(None, help="spatial-star, dense-flash, stage-isolated (default all)"),
-    decode: bool = typer.Option(False, "--decode", help="one token against a seq-token KV cache, not a prefill"),
-    scaling: bool = typer.Option(True, help="also strong / weak scaling over the 2x2, 4x4, 8x8 meshes"),
+    decode: bool = flag(False, "decode", help="one token against a seq-token KV cache, not a prefill"),
+    scaling: bool = flag(True, "scaling", help="also strong / weak scaling over the 2x2, 4x4, 8x8 meshes"),
     out: Path = typer.Option(None, help="output directory (default runs/spatial-<timestamp>)"),
 ) -> None:
     """Sweep Spatial-STAR and its baselines: throughput, latency, utilisation, NoC, energy, area."""
@@ -46,10 +48,12 @@ def spatial_cmd(
             raise SparseAttnError(f"--design {', '.join(bad)}: unknown; choose from {', '.join(sweep.DESIGNS)}")
         if any(n < 16 for n in seqs):
             raise SparseAttnError(f"--seq must be at least 16 tokens (one base tile), got {min(seqs)}")
+        for n in seqs:
+            check_size(n)
+        check_out_dir(out)
         points = sweep.sweep_points(arch, shape, seqs, designs, phase)
         if scaling:
             points += sweep.scaling_points(shape[0], max(seqs), [d for d in designs if d != "dense-flash"])
-        out.mkdir(parents=True, exist_ok=True)
         start = time.perf_counter()
         with Progress(console=console, transient=True) as bar:
             task = bar.add_task("simulating", total=len(points))
@@ -58,13 +62,17 @@ def spatial_cmd(
                 bar.update(task, advance=1, description=f"{p.arch} {p.shape} {p.seq} {p.design} ({p.study})")
 
             rows, results = sweep.run(points, step)
-    except (SparseAttnError, ValueError) as err:
+        out.mkdir(parents=True, exist_ok=True)
+    except (SparseAttnError, ValueError, OSError) as err:
         fail(str(err))
         return
     ratios = sweep.ratios(rows)
     _write(out, rows, ratios)
     written = _figures(out, rows, results, figures)
     _print(rows, ratios)
+    for warning in dict.fromkeys(f"{r['arch']} {r['shape']} {r['seq']}: {r['warnings']}" for r in rows
+                                 if r.get("warnings")):
+        console.print(f"[yellow]warning:[/] {warning}")
     console.print(f"wrote {out}/spatial.json, spatial.csv, {', '.join(p.name for p in written)} "
                   f"({len(points)} simulations in {time.perf_counter() - start:.1f} s)")
 

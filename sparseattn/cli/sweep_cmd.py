@@ -13,6 +13,7 @@ from rich.table import Table
 
 from ..core.errors import SparseAttnError, describe_validation_error
 from ._app import app, console, fail
+from .options import flag
 
 
 @app.command("sweep")
@@ -22,7 +23,7 @@ def sweep_cmd(
     tokens: int = typer.Option(1024, help="window length in tokens, BOS included"),
     densities: str = typer.Option("0.5,0.3,0.2,0.1,0.05", help="comma-separated target densities"),
     methods: str = typer.Option("topk,threshold,block_topk", help="comma-separated oracles"),
-    restart: bool = typer.Option(False, help="move an existing results.json in --out aside and start afresh"),
+    restart: bool = flag(False, "restart", help="move an existing results.json in --out aside and start afresh"),
 ) -> None:
     """Dense vs the oracles (top-k, threshold, block top-k) over a sweep of densities: table, results.json, plot."""
     from pydantic import ValidationError
@@ -31,6 +32,7 @@ def sweep_cmd(
     from ..eval.sweep import SweepConfig, load_rows, with_relative_increase
     from ..models.loader import load_model
     from ..report import perplexity_rows_markdown, plot_perplexity_vs_density
+    from ..report.tables import coinciding_targets
 
     try:
         config = SweepConfig(
@@ -59,11 +61,14 @@ def sweep_cmd(
         return
     rows = with_relative_increase(rows)
     table_md = perplexity_rows_markdown(rows)
-    (out / "results.md").write_text(table_md + "\n")
+    same = coinciding_targets(rows)
+    (out / "results.md").write_text(table_md + "\n" + "".join(f"\n- {s}" for s in same) + ("\n" if same else ""))
     png = plot_perplexity_vs_density(
         rows, out / "perplexity_vs_density.png", f"{config.model}, {config.n_tokens} tokens"
     )
     _print_rows(rows, config)
+    for sentence in same:
+        console.print(f"note: {sentence}", soft_wrap=True, highlight=False)
     console.print(
         f"wrote {out / 'results.json'}, {out / 'results.md'} and {png} in {time.perf_counter() - start:.0f} s"
     )

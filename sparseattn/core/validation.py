@@ -89,8 +89,34 @@ def validate_qkv(
         scale = 1.0 / math.sqrt(d)
     elif isinstance(scale, bool) or not isinstance(scale, int | float) or not math.isfinite(scale) or scale <= 0:
         raise InvalidParameterError(f"scale must be a finite number > 0, got {scale!r}")
+    check_logit_range(q, k, float(scale))
     shape = Shape(batch=b, heads=h, kv_heads=hkv, q_len=nq, k_len=nk, head_dim=d, causal=causal, window=window)
     return shape, float(scale)
+
+
+def _max_abs(x: torch.Tensor) -> float:
+    lo, hi = torch.aminmax(x)
+    return max(abs(float(lo)), abs(float(hi)))
+
+
+def check_logit_range(q: torch.Tensor, k: torch.Tensor, scale: float) -> None:
+    """Finite inputs can still overflow: refuse ``q``/``k`` whose logits ``scale * q.k`` (or their partial sums)
+    could exceed the compute dtype's range (float32 below float64 inputs), where every method, dense included,
+    would return NaN. The cheap bound ``max|q| max|k| D scale`` is refined by Cauchy-Schwarz on row norms (float64)
+    before refusing; the error names the input with the largest values."""
+    limit = torch.finfo(torch.float64 if q.dtype == torch.float64 else torch.float32).max / 4
+    qa, ka, d = _max_abs(q), _max_abs(k), q.shape[-1]
+    if qa * ka * d * max(scale, 1.0) < limit:
+        return
+    qn = float(torch.linalg.vector_norm(q, dim=-1, dtype=torch.float64).max())
+    kn = float(torch.linalg.vector_norm(k, dim=-1, dtype=torch.float64).max())
+    bound = qn * kn * max(scale, 1.0)
+    if bound < limit:
+        return
+    name, big = ("k", ka) if ka >= qa else ("q", qa)
+    raise InvalidInputError(
+        f"logits scale*q.k could overflow: {name} holds values up to {big:.3g} (largest row norms: q {qn:.3g}, "
+        f"k {kn:.3g}; scale {scale:.3g}), so |logit| may reach {bound:.3g}, beyond {limit:.3g}; rescale {name}")
 
 
 def dtype_bits(dtype: torch.dtype) -> int:

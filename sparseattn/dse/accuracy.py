@@ -11,7 +11,8 @@ Two modes (``accuracy.mode`` of the space):
   searches (SOFA's per-layer ``Tc_i``) tabulable with ``layers x values`` model runs instead of ``values^layers``.
 
 The file (``<cache>/dse/accuracy-<digest>.json``) records the model, text, window, method, mode and layers it
-was made for (the digest is of those), and is rewritten atomically after every entry, so an interrupted fill
+was made for, and the content hashes of the text and the model (the digest is of those: an overwritten text
+file keys a new table), and is rewritten atomically after every entry, so an interrupted fill
 resumes where it stopped.
 """
 
@@ -65,6 +66,19 @@ def param_key(params: dict[str, Any]) -> str:
     return json.dumps(_canon(params), sort_keys=True, separators=(",", ":"))
 
 
+def input_digests(accuracy: AccuracySpec) -> dict[str, str]:
+    """Content hashes of what a cached entry was computed from: the text (its characters, wherever they came
+    from) and the model (its files, or its bundled name), so a text file overwritten since, or a model directory
+    changed, keys a new cache instead of reusing the old one's values."""
+    import hashlib
+
+    from ..core.files import content_sha256
+    from ..eval.corpora import load_text
+
+    text = hashlib.sha256(load_text(accuracy.text).encode("utf-8")).hexdigest()
+    return {"text_sha256": text[:16], "model_sha256": content_sha256(accuracy.model)[:16]}
+
+
 def layer_params(params: dict[str, Any], layer: int) -> dict[str, Any]:
     """``params`` with every per-layer list reduced to its entry for ``layer``."""
     return {k: (v[layer] if isinstance(v, list) else v) for k, v in params.items()}
@@ -76,7 +90,7 @@ class AccuracyTable:
     def __init__(self, accuracy: AccuracySpec, method: str, layers: list[int] | None):
         self.spec, self.method, self.layers = accuracy, method, layers
         self.header = {"model": accuracy.model, "text": accuracy.text, "n_tokens": accuracy.n_tokens,
-                       "method": method, "mode": accuracy.mode, "layers": layers}
+                       "method": method, "mode": accuracy.mode, "layers": layers, **input_digests(accuracy)}
         digest = hashlib.sha256(param_key(self.header).encode()).hexdigest()[:16]
         self.path = cache_root(accuracy) / f"accuracy-{digest}.json"
         self.entries: dict[str, dict[str, float]] = self._read()

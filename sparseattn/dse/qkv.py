@@ -3,9 +3,9 @@
 When a space varies (or fixes) method parameters, each trial needs the trace the method produces with them. The
 study captures the bundled model's post-RoPE Q/K/V once (the eval harness's ``capture_qkv``: the same layers and
 text window as the bundled hardware traces unless the space's ``accuracy`` block says otherwise) and stores them
-(``<cache>/dse/qkv-<digest>.pt``); a trial runs the method on them (``sparseattn.attention`` per captured layer,
-summed, as ``scripts/make_traces.py`` does) and caches the trace by its parameters
-(``<cache>/dse/traces/<digest>.json``), so a point seen before costs nothing.
+(``<cache>/dse/qkv-<digest>.pt``, keyed by the content of the text and model too); a trial runs the method on
+them (``sparseattn.attention`` per captured layer, summed, as ``scripts/make_traces.py`` does) and caches the
+trace by its parameters (``<cache>/dse/traces/<digest>.json``), so a point seen before costs nothing.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from ..core.files import write_atomic
 from ..core.trace_file import FORMAT_VERSION
 from ..core.workload import Workload
 from ..methods.entry import attention
-from .accuracy import cache_root, driver_model, param_key
+from .accuracy import cache_root, driver_model, input_digests, param_key
 from .space import AccuracySpec
 
 TRACE_LAYERS = (2, 7, 12, 17, 22, 27)  # the bundled traces' layers (sparseattn.eval.hwtraces.LAYERS)
@@ -38,7 +38,7 @@ def _digest(obj: Any) -> str:
 
 def qkv_path(accuracy: AccuracySpec) -> Path:
     head = {"model": accuracy.model, "text": accuracy.text, "n_tokens": accuracy.n_tokens,
-            "layers": capture_layers(accuracy)}
+            "layers": capture_layers(accuracy), **input_digests(accuracy)}
     return cache_root(accuracy) / f"qkv-{_digest(head)}.pt"
 
 

@@ -153,8 +153,8 @@ class WorkloadSpec(_Strict):
 
     arch: str
     shape: str = "llama2-7b"
-    seq: int = Field(default=4096, gt=0)
-    batch: int = Field(default=1, gt=0)
+    seq: int = Field(default=4096, ge=16, le=2**32, description="prefill tokens (one base tile .. the bound)")
+    batch: int = Field(default=1, gt=0, le=2**16)
     trace: str | None = None
     method_params: dict[str, Any] = Field(default_factory=dict)
     density: float | None = Field(default=None, gt=0, le=1)

@@ -1,7 +1,7 @@
 """The study driver: an Optuna study in any storage, trials asked in batches and evaluated by an executor.
 
 **Storage.** Any Optuna storage URL; by default a SQLite file (``<out>/study.db``), so an interrupted study resumes
-where it stopped; PostgreSQL (``postgresql://user@host/db``, with ``psycopg2``) for many machines. The study keeps
+where it stopped; PostgreSQL (``postgresql://user@host/db``, with ``psycopg``) for many machines. The study keeps
 the space it was made for (``space`` user attribute) and refuses to continue with a different one.
 
 **Loop.** The driver asks a batch of trials (``batch``, default the executor's worker count), evaluates their
@@ -94,12 +94,60 @@ def _space_json(space: Space) -> str:
     return space.file.model_dump_json()
 
 
+def check_storage(url: str, what: str = "--storage") -> None:
+    """Refuse a storage URL that cannot work before anything runs: an unknown scheme, a database driver that is
+    not installed (naming the package), a SQLite file in a missing directory."""
+    if url == "memory":
+        return
+    import sqlalchemy.exc
+    from sqlalchemy.engine import make_url
+
+    try:
+        parsed = make_url(url)
+        dialect = parsed.get_dialect()
+    except sqlalchemy.exc.ArgumentError as err:
+        raise SparseAttnError(f"{what} {url!r} is not a storage URL ({err}); use sqlite:///path/study.db or "
+                              "postgresql://user@host/db") from None
+    except sqlalchemy.exc.NoSuchModuleError:
+        raise SparseAttnError(f"{what} {url!r}: unknown database scheme {parsed.drivername!r}; use "
+                              "sqlite:///path/study.db or postgresql://user@host/db") from None
+    try:
+        dialect.import_dbapi()
+    except ImportError as err:
+        raise SparseAttnError(f"{what} {url!r}: its database driver is not installed ({err}); install the dse "
+                              "extra: pip install 'sparseattn[dse]'") from None
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        folder = Path(parsed.database).parent
+        if not folder.is_dir():
+            raise SparseAttnError(f"{what} {url!r}: directory {str(folder)!r} does not exist")
+
+
+def _create(storage: str, name: str, n_objectives: int) -> optuna.Study:
+    """Create or load the study, retrying the races of drivers that open a fresh storage at once (both create its
+    tables, or the study); an unreachable database is an error naming the URL."""
+    import sqlalchemy.exc
+
+    for attempt in range(20):
+        try:
+            return optuna.create_study(storage=open_storage(storage), study_name=name, load_if_exists=True,
+                                       sampler=optuna.samplers.RandomSampler(),  # replaced once trials are known
+                                       directions=["minimize"] * n_objectives)
+        except (sqlalchemy.exc.IntegrityError, optuna.exceptions.DuplicatedStudyError):
+            time.sleep(0.05 * (attempt + 1))  # another driver is creating the same tables or study
+        except sqlalchemy.exc.OperationalError as err:
+            if ("locked" in str(err) or "already exists" in str(err)) and attempt < 19:  # the same race
+                time.sleep(0.05 * (attempt + 1))
+                continue
+            first = str(err.orig if err.orig is not None else err).strip().splitlines()[0]
+            raise SparseAttnError(f"--storage {storage!r}: cannot open the database ({first})") from None
+    raise SparseAttnError(f"--storage {storage!r}: the study could not be created (other drivers kept racing)")
+
+
 def open_study(space: Space, cfg: StudyConfig, storage: str, name: str) -> optuna.Study:
     """Create the study or load it; a study made for another space is an error."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(storage=open_storage(storage), study_name=name, load_if_exists=True,
-                                sampler=optuna.samplers.RandomSampler(),  # replaced once the trials are known
-                                directions=["minimize"] * len(space.objectives))
+    check_storage(storage)
+    study = _create(storage, name, len(space.objectives))
     held = len(study.get_trials(deepcopy=False))
     study.sampler = make_sampler(cfg.sampler, space, cfg.seed, cfg.n_startup, held)
     mine = space.file.model_dump(mode="json", exclude={"base_dir"})

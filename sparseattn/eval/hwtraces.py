@@ -13,9 +13,10 @@ The settings per method are in :data:`SETTINGS`, chosen to sit near the density 
 hardware layer (:mod:`sparseattn.hw`) only reads the JSON files, so simulation never needs a model.
 
 :data:`VARIANTS` are further named traces of a method at another setting (``<name>.json``, ``<name>-bidir.json``):
-the **equal-accuracy** operating points of PADE's iso comparison (issue 12): the setting at which the method's
-perplexity change on SmolLM2 (every layer, Moby-Dick, 1024 tokens) equals that of PADE's bundled setting, +2.11%,
-interpolated between the two measured points each reason names (``benchmarks/results/bench_iso_points.json``).
+the **equal-accuracy** operating points of PADE's iso comparison: the setting at which the method's perplexity
+change on SmolLM2 (every layer, Moby-Dick, 1024 tokens) equals that of PADE's bundled setting, +2.11%, computed by
+the calibration package (:func:`~sparseattn.eval.calibrate.iso.iso_setting`) from the two measured points each
+reason names.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import Any
 from ..core.workload import Workload
 from ..methods.entry import attention
 from ..models.loader import load_model
+from .calibrate.iso import ISO_METHODS, iso_setting
 from .fidelity import capture_qkv
 
 LAYERS = (2, 7, 12, 17, 22, 27)
@@ -47,12 +49,7 @@ SETTINGS: dict[str, tuple[dict[str, Any], str]] = {
     "spatten": ({}, "method defaults; cascade state carried across the sampled layers only"),
 }
 VARIANTS: dict[str, tuple[str, dict[str, Any], str]] = {
-    "sanger-iso": ("sanger", {"threshold": 3.35e-4},
-                   "equal accuracy with PADE (+2.11% ppl): threshold 4e-4 gives +2.57% at 0.196, 3e-4 +1.83% at "
-                   "0.222 (bench_iso_points.json); log-interpolated threshold 3.35e-4"),
-    "sofa-iso": ("sofa", {"k": 0.41},
-                 "equal accuracy with PADE (+2.11% ppl): k=0.4 gives +2.24% at 0.403, k=0.45 +1.49% at 0.454 "
-                 "(bench_iso_points.json); interpolated k = 0.41"),
+    name: (iso.method, iso.params, iso.reason) for name, iso in ((n, iso_setting(n)) for n in ISO_METHODS)
 }
 
 
@@ -92,6 +89,12 @@ def capture_hw_traces(
 def _trace(name: str, causal: bool, captured: dict) -> Workload:
     """``name`` at its setting on each captured layer (SpAtten's cascade carried across them), summed."""
     method, params, reason = setting(name)
+    return trace_at(method, params, captured, causal, reason)
+
+
+def trace_at(method: str, params: dict[str, Any], captured: dict, causal: bool, reason: str) -> Workload:
+    """``method`` at ``params`` on each captured layer's Q/K/V (SpAtten's cascade carried across them), summed:
+    the trace of a bundled setting, an iso point or a calibrated setting (the main job's equal-accuracy step)."""
     state: dict = {"num_layers": max(captured) + 1}
     traces = [attention(c.q, c.k, c.v, method, causal=causal, scale=c.scale, layer=layer, state=state,
                         **params).trace for layer, c in captured.items()]

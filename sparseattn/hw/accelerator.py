@@ -93,7 +93,7 @@ def simulate_accelerator(arch: AcceleratorArch, trace: Workload, shape: Shape | 
     mem = traffic(arch, mapping, target, ts)
     bindings = bind(arch, target)
     if mem.generation is not None:  # K/V generated on chip: the projection's work joins the schedule
-        bindings += generation_bindings(arch, mem.generation)
+        bindings += generation_bindings(arch, mem.generation, mapping.projection)
     lanes, lane_notes = lane_utilisations(arch, trace, shape.head_dim)
     t = timing(arch, mapping, bindings, ts, mem, efficiency_of(mapping, shape.head_dim, lanes))
     area = area_items(arch, tech)

@@ -121,17 +121,40 @@ def plane_traffic(arch: AcceleratorArch, shape: Shape, mapping: Mapping, rates: 
     planes, v_rate = max(1.0, rates.at(sharing, "planes")), rates.at(sharing, "v")
     k_stream = kv_inst * keys * planes * d / 8
     k_once = kv_inst * shape.k_len * d * bits / 8
-    k = min(k_stream, k_once) if k_resident else k_stream
+    # survivors: the planes a group fetched serve the next groups (mapping.k_plane_reuse head: at most once per
+    # head, as resident K) or are streamed again per group
+    reused = k_resident or (mapping.kv_residency == "survivors" and mapping.k_plane_reuse == "head")
+    k = min(k_stream, k_once) if reused else k_stream
     v_stream = kv_inst * keys * v_rate * d * bits / 8
     v_union = kv_inst * shape.k_len * rates.v_union * d * bits / 8
-    capacity = sum(b.kb for b in arch.buffers if "v" in b.holds) * 1024 - qo_bytes
-    capacity -= k_once / kv_inst if k_resident else 2 * mapping.formal.k * d * bits / 8
-    working = v_rate * min(shape.k_len, shape.window or shape.k_len) * d * bits / 8  # the widest group's
+    capacity, working = _survivor_space(arch, shape, mapping, rates, k_resident, qo_bytes, v_rate)
     cached = min(1.0, max(0.0, capacity) / working) if working > 0 else 1.0
     v = min(v_stream, cached * v_union + (1 - cached) * v_stream)
+    held = "survivors' K and V" if mapping.kv_residency == "survivors" else "surviving V"
+    k_how = ("resident" if k_resident else "planes reused across groups" if reused else "streamed per row group")
     notes = [f"bit planes: {sharing:g} rows share a fetch; {planes:.3g} planes and {v_rate:.3g} surviving V rows per "
-             f"(group, key); K {'resident' if k_resident else 'streamed per row group'}; "
-             f"{cached:.0%} of a group's surviving V ({working / 1024:.1f} KB) stays on chip "
-             f"({max(0.0, capacity) / 1024:.1f} KB free beside K), V read {v / max(v_union, 1e-30):.3g}x the "
+             f"(group, key); K {k_how}; "
+             f"{cached:.0%} of a group's {held} ({working / 1024:.1f} KB) stays on chip "
+             f"({max(0.0, capacity) / 1024:.1f} KB free), V read {v / max(v_union, 1e-30):.3g}x the "
              f"head's needed rows"]
     return PlaneTraffic(k=k, v=v, notes=notes)
+
+
+def _survivor_space(arch: AcceleratorArch, shape: Shape, mapping: Mapping, rates: PlaneRates, k_resident: bool,
+                    qo_bytes: float, v_rate: float) -> tuple[float, float]:
+    """Bytes of the K/V buffer free for survivors, and one query group's survivor working set (its widest).
+
+    ``kv_residency: survivors`` (PADE section VI-C: the 320 KB buffer holds ~12.8k tokens of survivors at 20%
+    density, 12,800 x 0.20 x (64 B K + 64 B V) = 320 KiB): the buffer holds each survivor's INT8 K and V, reused by
+    the next query group, and K streams plane by plane; otherwise it holds surviving V beside a resident K (or
+    the K tiles in flight)."""
+    d, bits = shape.head_dim, rates.bits
+    capacity = sum(b.kb for b in arch.buffers if "v" in b.holds) * 1024 - qo_bytes
+    per_survivor = d * bits / 8
+    if mapping.kv_residency == "survivors":
+        per_survivor *= 2  # its K and its V
+    elif k_resident:
+        capacity -= shape.k_len * d * bits / 8
+    else:
+        capacity -= 2 * mapping.formal.k * d * bits / 8
+    return capacity, v_rate * min(shape.k_len, shape.window or shape.k_len) * per_survivor

@@ -9,7 +9,8 @@ Power model (assumptions until measured with ``benchmarks/measure_gpu_attention.
 * idle: the board draws ``idle_power_w`` whatever it does;
 * busy: a kernel occupying every SM draws ``busy_power_w`` (measured) or, until measured, the board limit
   ``board_power_w``; one occupying a fraction of them draws ``idle + (busy - idle) x activity`` -- dynamic power in
-  proportion to the SMs it keeps busy;
+  proportion to the SMs it keeps busy (``power_scaling: occupancy``; ``busy``: the full busy power whatever the
+  occupancy);
 * waiting for a launch: idle power.
 
 Three ways to charge it (``GpuArch.energy``):
@@ -51,8 +52,10 @@ def wall_seconds(kernels: Sequence[Kernel]) -> float:
 
 
 def dynamic_joules(gpu: GpuArch, kernels: Sequence[Kernel]) -> float:
-    """Energy above idle: ``(busy power - idle) x activity x busy time`` summed over the kernels."""
-    return sum((gpu.busy_w - gpu.idle_power_w) * k.activity * k.busy_s for k in kernels)
+    """Energy above idle: ``(busy power - idle) x activity x busy time`` summed over the kernels (activity taken
+    as 1 with ``gpu.power_scaling = busy``)."""
+    scaled = gpu.power_scaling == "occupancy"
+    return sum((gpu.busy_w - gpu.idle_power_w) * (k.activity if scaled else 1.0) * k.busy_s for k in kernels)
 
 
 def energy_joules(gpu: GpuArch, kernels: Sequence[Kernel]) -> dict[str, float]:

@@ -55,30 +55,49 @@ def generated_cells(arch: AcceleratorArch, mapping: Mapping, ts: TiledSparsity, 
     ops, shape = arch.operands, ts.shape
     d, hidden = shape.head_dim, shape.heads * shape.head_dim
     x_row = hidden * ops.x_bits / 8
-    x_once = _fits(arch, "x", shape.k_len * x_row)
-    x_keys = np.full(kept.shape, float(ts.keys.sum()) * share / len(ts.rows)) if x_once else scanned
+    x_keys, x_how = _x_keys(arch, mapping, ts, scanned, share, x_row)
     w_head = hidden * d * (2 * ops.weight_bits + ops.log_weight_bits) / 8
     w_once = _fits(arch, "weights", w_head)
     tiles = np.broadcast_to(ts.q_tiles[None].astype(np.float64), kept.shape)
     w_cells = np.full(kept.shape, w_head * share / len(ts.rows)) if w_once else tiles * w_head * share
-    cells = {"x": x_keys * x_row, "weights": w_cells}
+    cells = {"x": x_keys * x_row}
+    if mapping.projection == "inside":
+        cells["weights"] = w_cells
     m = ts.multiplicity
     gen = Generation(float(kept.sum() * m), float(scanned.sum() * m), hidden, d)
-    notes = [f"K/V generated on chip from the tokens: X ({x_row:g} B per token) read "
-             f"{'once per KV head' if x_once else 'per query tile'}, W_k/W_v ({w_head / 1024:.0f} KB per head) "
-             f"{'once per head' if w_once else 'per query tile'}; {gen.generated_keys:.3g} keys generated, "
+    w_how = ("charged with the K/V and K_hat projection work to the linear layer's block (outside attention)"
+             if mapping.projection == "outside" else
+             "once per head" if w_once else "per query tile")
+    notes = [f"K/V generated on chip from the tokens: X ({x_row:g} B per token) read {x_how}, W_k/W_v "
+             f"({w_head / 1024:.0f} KB per head) {w_how}; {gen.generated_keys:.3g} keys generated, "
              f"K_hat of {gen.predicted_keys:.3g}"]
     return cells, gen, notes
 
 
-def generation_bindings(arch: AcceleratorArch, gen: Generation) -> list[Binding]:
-    """The K/V generation MACs and K_hat shift-adds as bindings to the units that execute them."""
-    out = []
-    for stage, op, bits, count, spread in (
-        ("kvgen", "mac", arch.operands.weight_bits, 2.0 * gen.hidden * gen.head_dim * gen.generated_keys, "kept"),
-        ("predict", "shift", arch.operands.x_bits, gen.hidden * gen.head_dim * gen.predicted_keys, "valid"),
-        ("predict", "add", 16, gen.hidden * gen.head_dim * gen.predicted_keys, "valid"),
-    ):
+def _x_keys(arch: AcceleratorArch, mapping: Mapping, ts: TiledSparsity, scanned: np.ndarray, share: float,
+            x_row: float) -> tuple[np.ndarray, str]:
+    """Token rows X read per cell: once per layer (``mapping.x_reuse: once``), once per KV head when one head's X
+    fits the buffers, else every key a query tile's predictor scans."""
+    shape = ts.shape
+    if mapping.x_reuse == "once":  # every head of the layer shares one read of X
+        per_instance = float(ts.keys.sum()) / shape.heads
+        return np.full(scanned.shape, per_instance / len(ts.rows)), "once per layer"
+    if _fits(arch, "x", shape.k_len * x_row):
+        return np.full(scanned.shape, float(ts.keys.sum()) * share / len(ts.rows)), "once per KV head"
+    return scanned, "per query tile"
+
+
+def generation_bindings(arch: AcceleratorArch, gen: Generation, projection: str = "inside") -> list[Binding]:
+    """The K/V generation MACs and K_hat shift-adds as bindings to the units that execute them; none when the
+    projection is charged to the linear layer's own block (``mapping.projection: outside``): both are the
+    projection ``X W_k``, ``X W_v`` (exact and log-format), which attention's schedule then does not carry."""
+    out: list[Binding] = []
+    if projection == "outside":
+        return out
+    work = [("kvgen", "mac", arch.operands.weight_bits, 2.0 * gen.hidden * gen.head_dim * gen.generated_keys, "kept"),
+            ("predict", "shift", arch.operands.x_bits, gen.hidden * gen.head_dim * gen.predicted_keys, "valid"),
+            ("predict", "add", 16, gen.hidden * gen.head_dim * gen.predicted_keys, "valid")]
+    for stage, op, bits, count, spread in work:
         unit = unit_for(arch, stage, op)
         if unit is None:
             raise ConfigError(f"{arch.name!r} generates K/V on chip (operands.kv_source: generated) but has no unit "

@@ -57,7 +57,19 @@ class Mapping(StrictModel):
     double_buffered: bool = Field(default=True, description="DRAM transfers overlap compute")
     cross_stage_reuse: bool = Field(default=False, description="the predictor's K read is reused by formal compute")
     gqa_share: bool = Field(default=True, description="heads of a KV group fetch shared K/V once per tile")
-    kv_residency: Literal["auto", "never"] = Field(default="auto", description="keep a KV head on chip when it fits")
+    kv_residency: Literal["auto", "never", "survivors"] = Field(default="auto", description=(
+        "keep a KV head on chip when it fits ('auto'); never; or ('survivors', bit-plane traces) the K/V buffer holds "
+        "the survivors' INT8 K and V, reused between consecutive query groups, while K streams plane by plane"))
+    k_plane_reuse: Literal["head", "group"] = Field(default="head", description=(
+        "kv_residency survivors: the K planes a query group fetched serve the following groups (at most INT8 K once "
+        "per head, 'head'), or are streamed again for every query group ('group')"))
+    x_reuse: Literal["fit", "once"] = Field(default="fit", description=(
+        "kv_source generated: the tokens X read once per KV head when they fit the buffers, else per query tile "
+        "('fit'), or once per layer ('once': SOFA Table IV's IO power moves Q, O and X once)"))
+    projection: Literal["inside", "outside"] = Field(default="inside", description=(
+        "kv_source generated: the K/V projection (W_k/W_v reads and the K/V-generation MACs) inside attention's "
+        "schedule and energy ('inside'), or charged to the linear layer's own block ('outside': SOFA Table IV's IO "
+        "power carries no weights, Table II's 137 GOPs no projection, and a GPU baseline's attention neither)"))
 
     @property
     def prediction(self) -> Tile:

@@ -288,6 +288,9 @@ class GpuArch(_Strict):
     busy_power_w: float | None = Field(default=None, gt=0, le=1e5, description=(
         "board power of a kernel that keeps every SM busy; unset: the board limit (an assumption until measured)"))
     idle_power_w: float = Field(default=0.0, ge=0, le=1e5, description="board power when idle (nvidia-smi)")
+    power_scaling: Literal["occupancy", "busy"] = Field(default="occupancy", description=(
+        "dynamic power of a kernel: in proportion to the SMs it keeps busy ('occupancy'), or the full busy power "
+        "whatever its occupancy ('busy': a board that clocks up for any kernel)"))
     energy: Literal["board", "dynamic", "tdp"] = Field(
         default="board", description="what the energy counts: idle + dynamic, dynamic only, or TDP x time")
     launch_overhead_us: float = Field(default=0.0, ge=0, le=1e6, description="per kernel launch (flash kernel)")

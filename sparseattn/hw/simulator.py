@@ -15,6 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ..core.invariants import ResultInvariantError, check_sim_result, check_size
 from ..core.shape import Shape
 from ..core.workload import Workload
 from .config import ConfigError
@@ -46,4 +47,16 @@ def simulate(arch: Any, trace: Workload | str | Path, shape: Shape | None = None
              mapping: Mapping | str | Path | None = None, tech: Technology | None = None) -> SimResult:
     """Simulate ``trace`` (carried to ``shape`` when given) on ``arch`` under ``mapping``; see the module docstring."""
     arch, trace, mapping = _resolve(arch, trace, mapping)
-    return arch_kind(arch).simulate(arch, trace, shape, mapping, tech)
+    target = shape if shape is not None else trace.shape
+    check_size(max(target.q_len, target.k_len), target.batch, "seq", "batch")
+    result = arch_kind(arch).simulate(arch, trace, shape, mapping, tech)
+    try:
+        return check_sim_result(result)
+    except ResultInvariantError as err:
+        raise ResultInvariantError(f"{err}; the trace's largest op count is {_largest_count(trace)}") from None
+
+
+def _largest_count(trace: Workload) -> str:
+    """The trace's largest op count, named (what an out-of-range result most often comes from)."""
+    key, count = max(trace.ops.items(), key=lambda kv: kv[1], default=(None, 0.0))
+    return "none" if key is None else f"{key.stage}/{key.op} at {key.bits} bits: {count:.3g}"

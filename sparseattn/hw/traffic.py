@@ -81,7 +81,7 @@ def check_fit(arch: AcceleratorArch, shape: Shape, mapping: Mapping) -> dict[str
 def residency(arch: AcceleratorArch, shape: Shape, mapping: Mapping) -> dict[str, bool]:
     """Whether one KV head's K (and V) stay on chip for the whole head: they must fit in the K/V buffers beside
     the Q/O tiles held there (``mapping.kv_residency = never``: neither does)."""
-    if mapping.kv_residency == "never":
+    if mapping.kv_residency in ("never", "survivors"):
         return {"k": False, "v": False}
     needs = buffer_needs(arch, shape, mapping)
     kv_buffers = {b.name for b in arch.buffers if {"k", "v"} & set(b.holds)}

@@ -31,7 +31,7 @@ from ..core.driver import RowBlock, Tally
 from ..core.shape import ceil_count
 from ..core.workload import Per, Workload
 from .common import NEG_INF, Baseline, BaselineParams
-from .registry import register
+from .registry import Knob, register
 
 
 class A3Params(BaselineParams):
@@ -68,7 +68,8 @@ class A3Counts:
     candidates: float = 0.0
 
 
-@register("a3", A3Params, "A3: greedy candidate search over sorted key columns, exact scores, threshold")
+@register("a3", A3Params, "A3: greedy candidate search over sorted key columns, exact scores, threshold",
+          (Knob("delta", 0.5, 20.0, "up", "linear", source="logit gaps, as the threshold oracle's delta"),))
 class A3(Baseline):
     counts = A3Counts
 

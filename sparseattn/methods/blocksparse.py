@@ -75,7 +75,7 @@ from ..core.driver import Method, RowBlock, Tally
 from ..core.errors import InvalidInputError
 from ..core.validation import dtype_bits
 from ..core.workload import Workload
-from .registry import AttentionCall, register
+from .registry import AttentionCall, Knob, register
 
 NEG_INF = float("-inf")
 
@@ -220,7 +220,8 @@ class StarBlockCounts:
     rescales_index: float = 0.0
 
 
-@register("star_block", StarBlockParams, "block-sparse STAR: DLZS/pooled/PADE block prediction, segment top-k, SU-FA")
+@register("star_block", StarBlockParams, "block-sparse STAR: DLZS/pooled/PADE block prediction, segment top-k, SU-FA",
+          (Knob("ratio", 0.02, 1.0, "up", "log", source="the parameter's range (0, 1]"),))
 class StarBlock(Method):
     """The CPU reference of block-sparse STAR attention (see the module docstring)."""
 

@@ -28,7 +28,7 @@ from ..core.quant import QuantizedTensor, quantize_symmetric
 from ..core.shape import ceil_count
 from ..core.workload import Per, Workload
 from .common import NEG_INF, Baseline, BaselineParams, grouped_int_logits, keep_top_counts, streaming_topk_compares
-from .registry import register
+from .registry import Knob, register
 
 
 class DotaParams(BaselineParams):
@@ -57,7 +57,8 @@ class _Detector:
     counts: torch.Tensor  # keys kept per row
 
 
-@register("dota", DotaParams, "DOTA: random ternary low-rank INT4 detector, per-row top fraction (ASPLOS'22)")
+@register("dota", DotaParams, "DOTA: random ternary low-rank INT4 detector, per-row top fraction (ASPLOS'22)",
+          (Knob("keep", 0.01, 1.0, "up", "log", source="the parameter's range (0, 1]"),))
 class Dota(Baseline):
     def prepare(self, call: AttentionCall) -> _Detector:
         shape, p = call.shape, self.p

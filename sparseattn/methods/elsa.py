@@ -25,7 +25,7 @@ from ..core.driver import RowBlock, Tally, row_blocks
 from ..core.quant import quantize_symmetric
 from ..core.workload import Per, Workload
 from .common import NEG_INF, Baseline, BaselineParams
-from .registry import register
+from .registry import Knob, register
 
 CHUNK = 128
 
@@ -81,7 +81,8 @@ def calibrate(call: AttentionCall, hashes: Hashes, density: float) -> _Calibrate
     return _Calibrated(gaps, delta)
 
 
-@register("elsa", ElsaParams, "ELSA: sign-random-projection angle x key norm, threshold for a target density")
+@register("elsa", ElsaParams, "ELSA: sign-random-projection angle x key norm, threshold for a target density",
+          (Knob("density", 0.01, 1.0, "up", "log", source="the parameter's range (0, 1]"),))
 class Elsa(Baseline):
     def block_rows(self, call: AttentionCall) -> int:
         return CHUNK

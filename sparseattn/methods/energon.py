@@ -26,7 +26,7 @@ from ..core.call import AttentionCall
 from ..core.driver import RowBlock, Tally
 from ..core.workload import Per, Workload
 from .common import Baseline, BaselineParams, LowPrecision, keep_predicted_max
-from .registry import register
+from .registry import Knob, register
 
 
 class EnergonParams(BaselineParams):
@@ -75,7 +75,10 @@ class EnergonCounts:
     round2_fetches: float = 0.0
 
 
-@register("energon", EnergonParams, "Energon: 2-bit then 4-bit multi-round filtering by mean/max thresholds")
+@register("energon", EnergonParams, "Energon: 2-bit then 4-bit multi-round filtering by mean/max thresholds",
+          (Knob("alpha2", -1.0, 0.9, "down", "linear", source="mean - (max - mean) to near the max"),
+           Knob("alpha1", -1.0, 0.9, "down", "linear", grid=(-0.2, 0.0),
+                source="round 1 at the default 0 and at the least aggressive setting of bench_baselines")))
 class Energon(Baseline):
     counts = EnergonCounts
 

@@ -34,7 +34,7 @@ from ..core.shape import Shape, ceil_count
 from ..core.validation import dtype_bits
 from ..core.workload import Workload
 from .common import keep_top_counts
-from .registry import AttentionCall, MethodParams, register
+from .registry import AttentionCall, Knob, MethodParams, register
 
 _ORACLE_NOTE = "selection by exact logits: prediction and selection cost not counted"
 DEFAULT_TOPK_RATIO = 0.2
@@ -95,7 +95,8 @@ def topk_counts(shape: Shape, p: TopKParams, device: torch.device) -> torch.Tens
     return torch.minimum(torch.clamp(want, min=p.effective_min_keys), nvalid)
 
 
-@register("topk", TopKParams, "oracle: per-row top-k keys by exact logits (by ratio or count)")
+@register("topk", TopKParams, "oracle: per-row top-k keys by exact logits (by ratio or count)",
+          (Knob("ratio", 0.005, 1.0, "up", "log", source="the parameter's range (0, 1]"),))
 class TopK(Oracle):
     def prepare(self, call: AttentionCall) -> torch.Tensor:
         if self.p.k is not None and self.p.k > call.shape.k_len:
@@ -119,7 +120,9 @@ def threshold_keep(scores: torch.Tensor, valid: torch.Tensor, delta: float) -> t
     return valid & (scores >= rowmax - delta)
 
 
-@register("threshold", ThresholdParams, "oracle: keys within delta of the row's max scaled logit")
+@register("threshold", ThresholdParams, "oracle: keys within delta of the row's max scaled logit",
+          (Knob("delta", 0.5, 20.0, "up", "linear", source="scaled-logit gaps; 20 keeps all but e^-20 of a row's "
+                "weight"),))
 class Threshold(Oracle):
     def select(self, ctx: object, block: RowBlock, scores: torch.Tensor, tally: Tally) -> torch.Tensor:
         return threshold_keep(scores, block.valid, self.p.delta)
@@ -180,7 +183,8 @@ class _BlockPlan:
     counts: torch.Tensor  # [Tq] blocks kept per query block
 
 
-@register("block_topk", BlockTopKParams, "oracle: top key blocks per query block by block-max logit")
+@register("block_topk", BlockTopKParams, "oracle: top key blocks per query block by block-max logit",
+          (Knob("ratio", 0.02, 1.0, "up", "log", source="the parameter's range (0, 1]"),))
 class BlockTopK(Oracle):
     def block_rows(self, call: AttentionCall) -> int:
         """Whole query blocks, about 128 rows."""

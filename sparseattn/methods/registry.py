@@ -29,11 +29,40 @@ from ..core.params import MethodParams, validate_params
 
 
 @dataclass(frozen=True)
+class Knob:
+    """A parameter that sets how much of the attention a method keeps (its *density knob*), for calibration to a
+    loss budget (:mod:`sparseattn.eval.calibrate`).
+
+    ``denser`` says which way is monotone: ``"up"`` when a larger value keeps more pairs (top-k's ratio), ``"down"``
+    when it keeps fewer (Sanger's threshold). ``scale`` is how the search moves between ``low`` and ``high``
+    (``"log"`` for knobs spanning decades). ``grid`` is only for a method's *secondary* knobs: the values the
+    calibration tries for it, each with the primary knob searched (a two-knob method, PADE's radius x alpha);
+    empty for the primary knob. ``source`` says where the range comes from.
+    """
+
+    name: str
+    low: float
+    high: float
+    denser: Literal["up", "down"]
+    scale: Literal["log", "linear"] = "linear"
+    grid: tuple[float, ...] = ()
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.low < self.high or (self.scale == "log" and self.low <= 0):
+            raise ValueError(f"knob {self.name!r}: need 0 < low < high for a log knob and low < high, got "
+                             f"[{self.low}, {self.high}] ({self.scale})")
+        if any(not self.low <= g <= self.high for g in self.grid):
+            raise ValueError(f"knob {self.name!r}: grid {self.grid} leaves [{self.low}, {self.high}]")
+
+
+@dataclass(frozen=True)
 class MethodSpec:
     name: str
     params: type[MethodParams]
     factory: Callable[[Any], Method]  # parameters -> the method's steps
     summary: str
+    knobs: tuple[Knob, ...] = ()  # the first is searched; the others (with a grid) are tried at each grid value
 
 
 @dataclass(frozen=True)
@@ -52,25 +81,43 @@ class MethodInfo:
     name: str
     summary: str
     parameters: tuple[ParamInfo, ...]
+    knobs: tuple[Knob, ...] = ()
 
 
 _REGISTRY: dict[str, MethodSpec] = {}
 
-__all__ = ["AttentionCall", "Method", "MethodParams", "MethodSpec", "get_method", "method_names", "parse_params",
-           "register"]
+__all__ = ["AttentionCall", "Knob", "Method", "MethodParams", "MethodSpec", "get_method", "knobs_of", "method_names",
+           "parse_params", "register"]
 
 
-def register(name: str, params: type[MethodParams], summary: str) -> Callable[[type[Method]], type[Method]]:
-    """Class decorator that registers a :class:`Method` subclass under ``name`` (its ``name`` is set to it)."""
+def register(name: str, params: type[MethodParams], summary: str,
+             knobs: tuple[Knob, ...] = ()) -> Callable[[type[Method]], type[Method]]:
+    """Class decorator that registers a :class:`Method` subclass under ``name`` (its ``name`` is set to it), with
+    its density ``knobs`` (:class:`Knob`; the first is the one searched, each must be a parameter of ``params``)."""
+    for i, knob in enumerate(knobs):
+        if knob.name not in params.model_fields:
+            raise ValueError(f"method {name!r}: knob {knob.name!r} is not one of its parameters")
+        if bool(knob.grid) != (i > 0):
+            raise ValueError(f"method {name!r}: the first knob is searched (no grid), the others need a grid")
 
     def wrap(cls: type[Method]) -> type[Method]:
         if name in _REGISTRY:
             raise ValueError(f"method {name!r} is already registered")
         cls.name = name
-        _REGISTRY[name] = MethodSpec(name=name, params=params, factory=cls, summary=summary)
+        _REGISTRY[name] = MethodSpec(name=name, params=params, factory=cls, summary=summary, knobs=tuple(knobs))
         return cls
 
     return wrap
+
+
+def knobs_of(name: str) -> tuple[Knob, ...]:
+    """The density knobs of method ``name``; a method without one (dense) is an error saying so."""
+    spec = get_method(name)
+    if not spec.knobs:
+        with_knobs = [m for m in method_names() if _REGISTRY[m].knobs]
+        raise InvalidParameterError(f"method {name!r} has no density knob to calibrate; methods with one: "
+                                    f"{', '.join(with_knobs)}")
+    return spec.knobs
 
 
 def get_method(name: str) -> MethodSpec:
@@ -126,4 +173,4 @@ def describe(spec: MethodSpec) -> MethodInfo:
                 description=field.description or "",
             )
         )
-    return MethodInfo(name=spec.name, summary=spec.summary, parameters=tuple(infos))
+    return MethodInfo(name=spec.name, summary=spec.summary, parameters=tuple(infos), knobs=spec.knobs)

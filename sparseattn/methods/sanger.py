@@ -27,7 +27,7 @@ from ..core.call import AttentionCall
 from ..core.driver import RowBlock, Tally
 from ..core.workload import Per, Workload
 from .common import Baseline, BaselineParams, LowPrecision, keep_predicted_max
-from .registry import register
+from .registry import Knob, register
 
 
 class SangerParams(BaselineParams):
@@ -47,7 +47,9 @@ class SangerCounts:
     subrows: float = 0.0
 
 
-@register("sanger", SangerParams, "Sanger: 4-bit predicted softmax, global threshold, pack-and-split (MICRO'21)")
+@register("sanger", SangerParams, "Sanger: 4-bit predicted softmax, global threshold, pack-and-split (MICRO'21)",
+          (Knob("threshold", 1e-5, 0.05, "down", "log", source="predicted probabilities; Sanger's default 2e-3 "
+                "mid-range in decades"),))
 class Sanger(Baseline):
     counts = SangerCounts
 

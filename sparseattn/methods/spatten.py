@@ -47,7 +47,7 @@ from ..core.result import SparseResult
 from ..core.workload import Per, Workload
 from .common import BaselineParams, grouped_int_logits, streaming_topk_compares
 from .energon import tile_shared
-from .registry import register
+from .registry import Knob, register
 
 
 class SpAttenParams(BaselineParams):
@@ -147,7 +147,8 @@ class SpAttenCounts:
     lsb_fetches: float = 0.0
 
 
-@register("spatten", SpAttenParams, "SpAtten: cascade token/head pruning, progressive quantisation (HPCA'21)")
+@register("spatten", SpAttenParams, "SpAtten: cascade token/head pruning, progressive quantisation (HPCA'21)",
+          (Knob("token_keep", 0.05, 1.0, "up", "linear", source="the parameter's range (0, 1]"),))
 class SpAtten(Method):
     counts = SpAttenCounts
 

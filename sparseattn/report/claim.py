@@ -1,10 +1,10 @@
-"""What a reproduced claim is (paper value, ours, the method, variants, levers, derivation) and the simulations the
-claims share (:class:`Design`, :func:`sim`, cached across claims and lever searches)."""
+"""What a reproduced claim is (paper value, our point and bracket, the method, the choices, derivations) and the
+simulations the claims share (:class:`Design`, :func:`sim`, cached across claims and the brackets' settings)."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
@@ -23,27 +23,10 @@ TOLERANCE = 0.25
 
 
 @dataclass
-class Lever:
-    """The value of one named parameter that would make our number equal the paper's."""
-
-    parameter: str
-    current: float
-    needed: float | None  # None: not reachable inside the searched range
-    searched: tuple[float, float]
-    meaning: str
-
-    def text(self) -> str:
-        if self.needed is None:
-            return (f"{self.parameter} = {self.current:.4g}; no value in [{self.searched[0]:.3g}, "
-                    f"{self.searched[1]:.3g}] reaches the paper ({self.meaning})")
-        return f"{self.parameter} = {self.current:.4g} -> {self.needed:.4g} would reach it ({self.meaning})"
-
-
-@dataclass
 class Claim:
-    """One headline claim: the paper's value, ours under the paper's stated evaluation ``method``, the ratio, the
-    assumptions, per-item values, named variants, lever analyses and (for a miss) the derivation of what the
-    paper's number implies."""
+    """One headline claim: the paper's value, our point (``ours``) under the paper's stated evaluation ``method`` and
+    its bracket ``[low, high]`` over every unstated choice, the ratio, the choices at their points
+    (``assumptions``), per-item values, each choice's swing, and derivations of what the paper's number implies."""
 
     paper: str
     id: str
@@ -52,11 +35,21 @@ class Claim:
     ours: float
     assumptions: list[str]
     per_item: dict[str, float] = field(default_factory=dict)
-    levers: list[Lever] = field(default_factory=list)
-    variants: dict[str, float] = field(default_factory=dict)  # our value under a named alternative assumption
     method: str = ""  # the paper's evaluation method ours follows
     check: float | None = None  # the paper's own arithmetic redone on its published figures (Table II claims)
     derivation: list[str] = field(default_factory=list)
+    low: float | None = None  # the bracket over every unstated choice (report/brackets.py)
+    high: float | None = None
+    swings: dict[str, dict[str, float]] = field(default_factory=dict)  # choice -> {value: claim}
+    most: str = ""  # the choice that moves the claim most
+    aggregate: str = ""  # mean, geomean or max ("up to") over the items
+    before: float | None = None  # our point before claims were brackets
+
+    @property
+    def in_bracket(self) -> bool | None:
+        if self.low is None or self.high is None:
+            return None
+        return self.low * (1 - 1e-9) <= self.paper_value <= self.high * (1 + 1e-9)
 
     @property
     def ratio(self) -> float:
@@ -71,31 +64,13 @@ def geomean(values: Sequence[float]) -> float:
     return math.exp(sum(math.log(v) for v in values) / len(values))
 
 
-def solve(fn: Callable[[float], float], target: float, lo: float, hi: float, steps: int = 16) -> float | None:
-    """``x`` in ``[lo, hi]`` with ``fn(x) == target`` for monotone ``fn`` (bisection in log space)."""
-    f_lo, f_hi = fn(lo) - target, fn(hi) - target
-    if f_lo == 0:
-        return lo
-    if f_lo * f_hi > 0:
-        return None
-    a, b = math.log(lo), math.log(hi)
-    for _ in range(steps):
-        mid = (a + b) / 2
-        f_mid = fn(math.exp(mid)) - target
-        if (f_mid > 0) == (f_lo > 0):
-            a, f_lo = mid, f_mid
-        else:
-            b = mid
-    return math.exp((a + b) / 2)
-
-
 # ------------------------------------------------------------------------------------------------ simulation
 @dataclass(frozen=True)
 class Design:
     """A design as simulated: a bundled architecture, its setting (``published``, ``iso`` for iso-PADE, ``28nm``),
     dotted-path overrides (:func:`~sparseattn.hw.overrides.with_overrides`), identical copies splitting the heads
     (:func:`~sparseattn.hw.replicate.split_heads`) and the bundled trace it runs (default: its method's).
-    Hashable, so results cache across claims and levers."""
+    Hashable, so results cache across claims and settings."""
 
     name: str
     mode: str = "published"

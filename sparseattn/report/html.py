@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+import re
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -35,12 +36,30 @@ def _fmt(v: Any, digits: int = 4) -> str:
     return html.escape(str(v))
 
 
-def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], cls: str = "") -> str:
-    """An HTML table; headers may carry markup (tags), cells are escaped unless they are ``Markup``."""
+def _cell(value: Any, spec: str | None) -> str:
+    if isinstance(value, Markup):
+        return value
+    if spec and isinstance(value, int | float) and not isinstance(value, bool):
+        if spec.endswith("d") and isinstance(value, float) and value.is_integer():
+            value = int(value)
+        return "–" if value != value else html.escape(format(value, spec))  # NaN: no value
+    return _fmt(value)
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], cls: str = "",
+          formats: Sequence[str | None] | None = None) -> str:
+    """An HTML table; headers may carry markup (tags), cells are escaped unless they are ``Markup``. ``formats``
+    gives each column's one number format (a ``format`` spec such as ``.3f``; None: as is)."""
+    specs = list(formats or []) + [None] * (len(headers) - len(formats or []))
     head = "".join(f"<th>{h}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{c if isinstance(c, Markup) else _fmt(c)}</td>" for c in r) + "</tr>"
+    body = "".join("<tr>" + "".join(f"<td>{_cell(c, s)}</td>" for c, s in zip(r, specs, strict=False)) + "</tr>"
                    for r in rows)
     return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def section_id(heading: str) -> str:
+    """A section's anchor: lower case, words joined by hyphens (``The papers' claims`` -> ``the-papers-claims``)."""
+    return re.sub(r"[^a-z0-9]+", "-", heading.lower().replace("'", "")).strip("-")
 
 
 class Markup(str):
@@ -56,8 +75,7 @@ def figure(path: Path, caption: str) -> str:
 
 def page(title: str, sections: Sequence[tuple[str, str]], meta: dict[str, Any]) -> str:
     """The whole document: title, sections (heading, HTML body) and the run's configuration and environment."""
-    body = "".join(f'<section id="{html.escape(h.lower().replace(" ", "-"))}"><h2>{html.escape(h)}</h2>{b}</section>'
-                   for h, b in sections)
+    body = "".join(f'<section id="{section_id(h)}"><h2>{html.escape(h)}</h2>{b}</section>' for h, b in sections)
     appendix = f"<pre>{html.escape(json.dumps(meta, indent=1, default=str))}</pre>"
     stamp = datetime.now().strftime("%Y-%m-%d %H:%M")
     return (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'

@@ -128,15 +128,40 @@ def environment() -> dict[str, str]:
             "cpu_capability": torch.backends.cpu.get_cpu_capability(), "threads": str(torch.get_num_threads())}
 
 
+def run_inputs(cfg: RunConfig) -> dict[str, str]:
+    """Content hashes of a run's inputs (the text's characters, the model's and encoder's files or bundled names):
+    a resume whose inputs changed is refused, naming what changed."""
+    import hashlib
+
+    from ..core.files import content_sha256
+    from ..eval.corpora import load_text
+
+    out = {"text_sha256": hashlib.sha256(load_text(cfg.text).encode("utf-8")).hexdigest()[:16],
+           "model_sha256": content_sha256(cfg.model)[:16]}
+    if cfg.encoder:
+        out["encoder_sha256"] = content_sha256(cfg.encoder)[:16]
+    return out
+
+
+def _well_formed(data: dict[str, Any]) -> bool:
+    """``steps`` maps steps to dicts of units, ``seconds`` steps to numbers, ``inputs`` names to strings."""
+    steps, seconds, inputs = data.get("steps"), data.get("seconds", {}), data.get("inputs", {})
+    return (isinstance(steps, dict) and all(isinstance(v, dict) for v in steps.values())
+            and isinstance(seconds, dict) and all(isinstance(v, int | float) and not isinstance(v, bool)
+                                                  for v in seconds.values())
+            and isinstance(inputs, dict) and all(isinstance(v, str) for v in inputs.values()))
+
+
 class ResultStore:
     """``results.json`` of a run directory: the configuration, the environment and each step's finished units,
     saved atomically after every unit so an interrupted run resumes and loses nothing."""
 
-    def __init__(self, out: Path, config: RunConfig) -> None:
+    def __init__(self, out: Path, config: RunConfig, inputs: dict[str, str] | None = None) -> None:
         self.out, self.config = out, config
         self.path = out / "results.json"
+        self.inputs = inputs if inputs is not None else run_inputs(config)
         self.data: dict[str, Any] = {"format": FORMAT, "config": config.model_dump(), "environment": environment(),
-                                     "steps": {}, "seconds": {}}
+                                     "inputs": self.inputs, "steps": {}, "seconds": {}}
 
     def open(self, resume: bool) -> ResultStore:
         """Load an existing store when resuming (refusing a corrupt one or another configuration's)."""
@@ -147,11 +172,18 @@ class ResultStore:
                                         "another --out")
         hint = "; rerun with --restart to move it aside (it is kept, renamed .bad-<time>) and start afresh"
         old = read_json_object(self.path, "results file", hint)
-        if old.get("format") != FORMAT or not isinstance(old.get("steps"), dict):
-            raise CorruptFileError(f"results file {str(self.path)!r} is not a run of this version{hint}")
+        if old.get("format") != FORMAT or not _well_formed(old):
+            raise CorruptFileError(f"results file {str(self.path)!r} is not a run of this version (it needs "
+                                   "'steps': {step: {unit: result}} and 'seconds': {step: number})" + hint)
         if old.get("config") != self.config.model_dump():
             raise InvalidParameterError(f"{self.path} holds a run with other options; resume with the same options "
                                         "or use a new --out")
+        changed = [k.removesuffix("_sha256") for k in self.inputs if old.get("inputs", {}).get(k) != self.inputs[k]]
+        if changed:
+            raise InvalidParameterError(
+                f"{self.path} was computed from other inputs: the {' and the '.join(changed)} changed since (by "
+                "content); resuming would mix them in one report. Restore them, or rerun with --restart to move "
+                "the old results aside and start afresh")
         self.data.update(steps=old["steps"], seconds=old.get("seconds", {}))
         return self
 

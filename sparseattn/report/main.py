@@ -7,10 +7,13 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import InvalidParameterError
-from ..core.files import set_aside
+from ..core.files import check_out_dir, set_aside
+from . import progress
 from .job import ResultStore, RunConfig
+from .progress import Status, StepPlan, Tracker
 from .render import hardware_rows, write_report
 from .steps import (
+    accelerators_of,
     accuracy_step,
     dse_step,
     encoder_step,
@@ -19,8 +22,6 @@ from .steps import (
     reproduce_step,
     spatial_step,
 )
-
-Tick = Callable[[str], None]
 
 
 def check_before_work(cfg: RunConfig, out: Path) -> None:
@@ -31,14 +32,9 @@ def check_before_work(cfg: RunConfig, out: Path) -> None:
     from ..models.loader import check_text_fits, load_tokenizer
 
     parent = out if out.exists() else out.parent
-    if out.exists() and not out.is_dir():
-        raise InvalidParameterError(f"--out {str(out)!r} is a file, not a directory")
+    check_out_dir(out)
     if not parent.exists():
         raise InvalidParameterError(f"--out {str(out)!r}: directory {str(parent)!r} does not exist")
-    import os
-
-    if not os.access(parent, os.W_OK):
-        raise InvalidParameterError(f"--out {str(out)!r}: {str(parent)!r} is not writable")
     text = load_text(cfg.text)
     _, kind, _ = load_tokenizer(cfg.model)
     if kind != "decoder":
@@ -53,9 +49,40 @@ def check_before_work(cfg: RunConfig, out: Path) -> None:
         load_model_shape(name)
 
 
+def _left(store: ResultStore, step: str, units: list[str]) -> int:
+    return sum(store.get(step, u) is None for u in units)
+
+
+def plan_job(cfg: RunConfig, store: ResultStore) -> list[StepPlan]:
+    """The steps this run will do and how many units each has left (a resumed run counts only what is missing),
+    with each unit's nominal cost (:mod:`sparseattn.report.progress`)."""
+    from ..hw.spatial.sweep import DESIGNS
+
+    methods = ["dense", *cfg.methods]
+    plan = [StepPlan("accuracy", "method", _left(store, "accuracy", methods),
+                     progress.DECODER_UNIT_S_PER_1K_TOKENS * cfg.tokens / 1024, progress.LOAD_MODEL_S)]
+    if cfg.encoder:
+        plan.append(StepPlan("encoder", "method", _left(store, "encoder", methods),
+                             progress.ENCODER_UNIT_S_PER_2K_TOKENS * cfg.passages * cfg.encoder_tokens / 2048,
+                             progress.LOAD_MODEL_S))
+    kinds = ["decoder", *(["encoder"] if cfg.encoder else [])]
+    sims = [f"{a}@{k}" for k in kinds for a in [*cfg.gpus, *(a for m in cfg.methods for a in accelerators_of(m))]]
+    optional = [("hardware", "simulation", _left(store, "hardware", sims), progress.HARDWARE_UNIT_S),
+                ("reproduce", "claim set", int(cfg.reproduce) * _left(store, "reproduce", ["claims"]),
+                 progress.REPRODUCE_S),
+                ("spatial", "point", int(cfg.spatial) * len(cfg.spatial_seqs) * len(DESIGNS)
+                 * _left(store, "spatial", ["rows"]), progress.SPATIAL_POINT_S),
+                ("dse", "search", int(cfg.dse_trials > 0) * _left(store, "dse", ["summary"]),
+                 progress.DSE_TRIAL_S * cfg.dse_trials),
+                ("kernels", "length", 2 * int(cfg.device == "cuda") * _left(store, "kernels", ["rows"]), 5.0)]
+    plan += [StepPlan(name, unit, n, cost) for name, unit, n, cost in optional if n > 0]
+    return [*plan, StepPlan("report", "part", 0, 0.0, progress.REPORT_S)]
+
+
 def run_job(cfg: RunConfig, out: Path, resume: bool = False, restart: bool = False,
-            tick: Tick = lambda _: None) -> tuple[ResultStore, Path]:
-    """Run (or resume) the main job into ``out``; returns the store and the report's path."""
+            show: Callable[[Status], None] = lambda _: None) -> tuple[ResultStore, Path]:
+    """Run (or resume) the main job into ``out``, calling ``show`` with the progress (step i of n, unit i of n,
+    time left) at every unit; returns the store and the report's path."""
     from ..models.loader import load_model
 
     cfg = cfg.effective()
@@ -64,18 +91,18 @@ def run_job(cfg: RunConfig, out: Path, resume: bool = False, restart: bool = Fal
         set_aside(out / "results.json")
     store = ResultStore(out, cfg).open(resume)
     store.save()
-    tick(f"loading {cfg.model}")
+    tick = Tracker(plan_job(cfg, store), show)
+    tick.begin("accuracy", f"loading {cfg.model}")
     lm = load_model(cfg.model, device=cfg.device)
     accuracy_step(cfg, store, lm, tick)
     if cfg.encoder:
-        tick(f"loading {cfg.encoder}")
+        tick.begin("encoder", f"loading {cfg.encoder}")
         encoder_step(cfg, store, load_model(cfg.encoder, device=cfg.device), tick)
-    hardware_step(cfg, store, tick)
-    reproduce_step(cfg, store, tick)
-    spatial_step(cfg, store, tick)
-    dse_step(cfg, store, tick)
-    kernels_step(cfg, store, tick)
-    tick("writing figures, tables and report.html")
+    for name, step in (("hardware", hardware_step), ("reproduce", reproduce_step), ("spatial", spatial_step),
+                       ("dse", dse_step), ("kernels", kernels_step)):
+        tick.begin(name)
+        step(cfg, store, tick)
+    tick.begin("report", "writing figures, tables and report.html")
     return store, write_report(store)
 
 

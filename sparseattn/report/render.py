@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import html
 import io
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from ..core.files import write_atomic
 from . import figures
 from .html import TAG, Markup, figure, page, table
 from .job import ResultStore
+from .summary import claim_anchor, claims_verdict, gpu_reconciliation, summary_section
 
 HOW_TO_READ = (
     "<p>Each number carries a tag. <b>Measured</b> numbers come from running the method inside the real model on "
@@ -52,7 +54,7 @@ def accuracy_section(store: ResultStore, figs: dict[str, Path]) -> str:
     acc = store.data["steps"].get("accuracy", {})
     dense = acc.get("dense")
     if not dense:
-        return "<p>not run</p>"
+        return "<p>The accuracy step has no result.</p>"
     rows = []
     for m, r in acc.items():
         if m == "dense":
@@ -63,11 +65,13 @@ def accuracy_section(store: ResultStore, figs: dict[str, Path]) -> str:
         dens = list(r.get("layer_density", {}).values()) or [r["density"]]
         rows.append([m, r["density"], f"{min(dens):.3f}–{max(dens):.3f}", r["ppl"], f"{100 * r['ppl_change']:+.2f}%",
                      f"{100 * r['oracle']['ppl_change']:+.2f}%", mass, err])
+    m = TAG["measured"]
     head = (f"<p>{store.config.model} on {dense['text']}, {dense['n_tokens']} tokens, every layer sparse; dense "
-            f"perplexity {dense['ppl']:.3f} {TAG['measured']}.</p>")
-    t = table(["method (defaults)", f"density {TAG['measured']}", "per-layer density", f"perplexity {TAG['measured']}",
-               "vs dense", "top-k oracle at that density, vs dense", "kept softmax mass (fidelity layers)",
-               "output rel. error"], rows)
+            f"perplexity {dense['ppl']:.3f} {m}.</p>")
+    t = table(["method (defaults)", f"density {m}", f"per-layer density (min–max) {m}", f"perplexity {m}",
+               f"vs dense {m}", f"top-k oracle at that density, vs dense {m}",
+               f"kept softmax mass (fidelity layers) {m}", f"output rel. error {m}"], rows,
+              formats=[None, ".3f", None, ".3f", None, None, ".3f", ".3f"])
     return head + t + (figure(figs["accuracy"], "perplexity change vs density; rings: the top-k oracle at the "
                                                 "method's density") if "accuracy" in figs else "")
 
@@ -75,15 +79,24 @@ def accuracy_section(store: ResultStore, figs: dict[str, Path]) -> str:
 def encoder_section(store: ResultStore, figs: dict[str, Path]) -> str:
     enc = store.data["steps"].get("encoder", {})
     if not enc:
-        return "<p>not run (no encoder configured)</p>"
+        return "<p>No encoder in this run.</p>"
     rows = [[m, r["density"], r["cosine"], r["cosine_min"], r["retrieval_agreement"]] for m, r in enc.items()
             if m != "dense"]
     first = next(iter(enc.values()))
-    head = (f"<p>{store.config.encoder}: {first['n_passages']} passages of {first['n_tokens']} tokens, every layer "
-            f"sparse (bidirectional).</p>")
-    return head + table(["method", f"density {TAG['measured']}", f"cosine to dense (mean) {TAG['measured']}",
-                         "worst passage", f"retrieval agreement {TAG['measured']}"], rows) + (
+    m = TAG["measured"]
+    head = (f"<p>{store.config.encoder}: {first['n_passages']} passages of {first['n_tokens']} tokens "
+            f"({encoder_passages(store)}), every layer sparse (bidirectional).</p>")
+    return head + table(["method", f"density {m}", f"cosine to dense (mean) {m}", f"cosine, worst passage {m}",
+                         f"retrieval agreement {m}"], rows, formats=[None, ".3f", ".4f", ".4f", ".3f"]) + (
         figure(figs["encoder"], "encoder embeddings vs density") if "encoder" in figs else "")
+
+
+def encoder_passages(store: ResultStore) -> str:
+    """Which texts the encoder's passages came from (the decoder's text when the run was given a file)."""
+    dense = store.data["steps"].get("encoder", {}).get("dense", {})
+    texts = dense.get("texts")
+    where = "from " + ", ".join(texts) if texts else "from the bundled texts"
+    return where + (f"; {dense['texts_note']}" if dense.get("texts_note") else "")
 
 
 def hardware_rows(store: ResultStore) -> list[dict[str, Any]]:
@@ -106,20 +119,21 @@ def hardware_rows(store: ResultStore) -> list[dict[str, Any]]:
 def hardware_section(store: ResultStore, figs: dict[str, Path]) -> str:
     rows = hardware_rows(store)
     if not rows:
-        return "<p>not run</p>"
+        return "<p>The hardware step has no result.</p>"
     gpus = sorted({g for r in rows for g in r["vs"]})
     cells = [[r["label"], f"{r['shape']} @ {r['seq']}", r["density"], r["latency_ms"], r["energy_mj"], r["power_w"],
               r["area_mm2"], r["gops_per_w"], *[r["vs"].get(g, {}).get("speedup", float("nan")) for g in gpus],
               *[r["vs"].get(g, {}).get("energy", float("nan")) for g in gpus]] for r in rows]
-    sim = TAG["simulated"]
-    headers = ["design (trace)", "workload (shape @ tokens)", "density", f"latency ms {sim}", f"energy mJ {sim}",
-               f"power W {sim}", f"area mm² {sim}", f"GOPS/W {sim}", *[f"speed-up vs {g.upper()}" for g in gpus],
-               *[f"energy eff. vs {g.upper()}" for g in gpus]]
+    sim, m = TAG["simulated"], TAG["measured"]
+    headers = ["design (trace)", "workload (shape @ tokens)", f"density of the trace {m}", f"latency ms {sim}",
+               f"energy mJ {sim}", f"power W {sim}", f"area mm² {sim}", f"GOPS/W {sim}",
+               *[f"speed-up vs {g.upper()} {sim}" for g in gpus], *[f"energy eff. vs {g.upper()} {sim}" for g in gpus]]
+    formats = [None, None, ".3f", ".3g", ".3g", ".3g", ".3g", ".3g", *[".3g"] * (2 * len(gpus))]
     scaled = rows[0]["scaled_from"]
     note = (f"<p class='note'>Traces captured on this run's models (decoder shape {scaled['heads']} heads x "
             f"{scaled['q_len']} tokens x {scaled['layers']} layers) and carried to the workload shapes; GPUs run "
             "dense attention of the same shape.</p>")
-    body = note + table(headers, cells)
+    body = note + gpu_reconciliation(store) + table(headers, cells, formats=formats)
     for key, cap in (("speedups", "speed-up and energy efficiency over the GPUs"),
                      ("energy", "energy by part (prediction + selection, formal compute, SRAM, DRAM, static)")):
         if key in figs:
@@ -130,53 +144,91 @@ def hardware_section(store: ResultStore, figs: dict[str, Path]) -> str:
 def reproduce_section(store: ResultStore, figs: dict[str, Path]) -> str:
     claims = store.get("reproduce", "claims")
     if not claims:
-        return "<p>not run (reproduce: false)</p>"
-    rows = [[c["paper"].upper(), c["text"], c["paper_value"], c["ours"], c["ratio"],
+        return claims_verdict(store)
+    s, q = TAG["simulated"], TAG["quoted"]
+    rows = [[c["paper"].upper(), Markup(f'<a href="#{claim_anchor(c)}">{html.escape(c["text"])}</a>'),
+             c["paper_value"], c["ours"], c["ratio"],
              Markup('<span class="yes">yes</span>' if c["within_25pct"] else '<span class="no">no</span>')]
             for c in claims]
-    t = table(["paper", "claim", f"paper {TAG['quoted']}", f"ours {TAG['simulated']}", "ours / paper",
-               "within ±25%"], rows)
+    t = table(["paper", "claim", f"paper {q}", f"ours {s}", f"ours / paper {s}", "within ±25%"], rows,
+              formats=[None, None, ".3g", ".3g", ".3g", None])
     note = ("<p class='note'>Each claim is evaluated by its paper's stated method (SOFA Table II arithmetic on "
             "published rows, eager PyTorch on the A100 with dynamic power, TensorRT-LLM prefill + decode on the "
-            "H100, iso-PADE hardware at equal accuracy); reproduce/reproduce.md gives each claim's variants, levers "
-            "and derivation.</p>")
-    body = note + t + (figure(figs["claims"], "the papers' headline claims, paper vs ours") if "claims" in figs else "")
+            "H100, iso-PADE hardware at equal accuracy, or at equal density where the label says so); each claim "
+            "links to its derivation below.</p>")
+    body = note + gpu_reconciliation(store) + t + (
+        figure(figs["claims"], "the papers' headline claims, paper vs ours") if "claims" in figs else "")
     checks = [c for c in store.get("reproduce", "validation") or [] if c["design"] in ("sofa", "pade")]
     if checks:
         body += "<p>The simulator against SOFA's and PADE's own published figures:</p>" + table(
-            ["design", "figure", f"published {TAG['quoted']}", f"ours {TAG['simulated']}", "ours / published",
-             "what is missing"],
-            [[c["design"].upper(), c["figure"], c["published"], c["ours"], c["ratio"], c["note"]] for c in checks])
-    return body
+            ["design", "figure", f"published {q}", f"ours {s}", f"ours / published {s}", "what is missing"],
+            [[c["design"].upper(), c["figure"], c["published"], c["ours"], c["ratio"], c["note"]] for c in checks],
+            formats=[None, None, ".4g", ".4g", ".3g", None])
+    return body + "<h3>How each claim was evaluated</h3>" + "".join(claim_derivation(c) for c in claims)
+
+
+def claim_derivation(c: dict[str, Any]) -> str:
+    """One claim's evaluation: the method, per-item values, variants, levers and derivation (an anchor target)."""
+    s = TAG["simulated"]
+    items = [f"Evaluated as: {html.escape(c.get('method', ''))}."]
+    if c.get("per_item"):
+        items.append("Per item " + s + ": " + ", ".join(f"{html.escape(k)} {v:.3g}x"
+                                                        for k, v in c["per_item"].items()) + ".")
+    if c.get("check") is not None:
+        items.append(f"Check: the paper's own row through the same arithmetic gives {c['check']:.3g}x "
+                     f"{TAG['quoted']}.")
+    items += [f"Variant, {html.escape(k)}: {v:.3g}x {s}." for k, v in c.get("variants", {}).items()]
+    items += [f"Lever: {html.escape(lv.get('text', ''))}." for lv in c.get("levers", [])]
+    items += [f"Derivation: {html.escape(d)}" for d in c.get("derivation", [])]
+    verdict = "within ±25%" if c["within_25pct"] else "misses"
+    return (f'<div id="{claim_anchor(c)}"><h4>{c["paper"].upper()}: {html.escape(c["text"])} — paper '
+            f"{c['paper_value']:.3g}x {TAG['quoted']}, ours {c['ours']:.3g}x {s}, {verdict}</h4><ul>"
+            + "".join(f"<li>{i}</li>" for i in items) + "</ul></div>")
 
 
 def spatial_section(store: ResultStore, figs: dict[str, Path]) -> str:
     rows = store.get("spatial", "rows")
     if not rows or isinstance(rows, dict):
-        return f"<p>not run: {(rows or {}).get('reason', 'disabled')}</p>"
+        return f"<p>Not in this run: {(rows or {}).get('reason', 'the Spatial-STAR sweep was switched off')}.</p>"
     cells = [[r["design"], r["arch"], r["seq"], r["dataflow"], r["tokens_per_s"], 1e3 * r["latency_s"],
               r["mean_core_utilisation"], r["bottleneck"]] for r in rows]
     note = ("<p class='note'>Spatial-STAR is our design (STAR's body is unavailable): an 8x8 mesh of STAR cores, "
             "XY-routed NoC, HBM at the mesh edge; baselines: the same cores run stage-isolated (the headline), and a "
             "dense FlashAttention partitioning of the same mesh. One prefill of all layers.</p>")
-    body = note + table(["design", "mesh", "tokens", "dataflow", f"throughput tokens/s {TAG['simulated']}",
-                         f"latency ms {TAG['simulated']}", "mean core utilisation", "bottleneck"], cells)
+    s = TAG["simulated"]
+    body = note + table(["design", "mesh", "tokens", "dataflow", f"throughput tokens/s {s}", f"latency ms {s}",
+                         f"mean core utilisation {s}", "bottleneck"], cells,
+                        formats=[None, None, ",d", None, ".3g", ".3g", ".2f", None])
     if "spatial" in figs:
         body += figure(figs["spatial"], "Spatial-STAR throughput vs sequence length (simulated)")
     return body
 
 
+def dominated_by(base: dict[str, float], trial: dict[str, float], objectives: list[str]) -> bool:
+    """The default is at least as good on every (minimised) objective and better on one."""
+    pairs = [(base.get(o, float("nan")), trial.get(o, float("nan"))) for o in objectives]
+    return all(b <= t for b, t in pairs) and any(b < t for b, t in pairs)
+
+
 def dse_section(store: ResultStore, figs: dict[str, Path]) -> str:
     d = store.get("dse", "summary")
     if not d:
-        return "<p>not run (dse_trials: 0)</p>"
+        return "<p>No design-space search in this run.</p>"
     base, objs = d["baseline"], d["objectives"]
-    rows = [["default mapping", *[base["metrics"].get(o, float("nan")) for o in objs], "-"]]
-    rows += [[f"best #{i + 1}", *[b["objectives"].get(o, float("nan")) for o in objs],
-              ", ".join(f"{k}={v}" for k, v in b["point"].items())] for i, b in enumerate(d["best"][:5])]
+    rows = [["default mapping", *[base["metrics"].get(o, float("nan")) for o in objs], "as shipped"]]
+    better = 0
+    for b in d["best"][:5]:
+        beaten = dominated_by(base["metrics"], b["objectives"], objs)
+        better += not beaten
+        label = f"best #{better}" if not beaten else "trial (dominated by the default)"
+        rows.append([label, *[b["objectives"].get(o, float("nan")) for o in objs],
+                     ", ".join(f"{k}={v}" for k, v in b["point"].items())])
+    verdict = (f"{better} of the Pareto-optimal trials shown are not dominated by the default mapping"
+               if better else "no trial beats the default mapping on every objective; the default stays")
     head = (f"<p>{d['trials']} TPE trials over {d['grid_size']:,} tilings of STAR ({', '.join(d['parameters'])}); "
-            f"{d['feasible']} fit the buffers. Objectives are simulated.</p>")
-    body = head + table(["configuration", *[f"{o} {TAG['simulated']}" for o in objs], "choice"], rows)
+            f"{d['feasible']} fit the buffers; {verdict}. Objectives are simulated.</p>")
+    body = head + table(["configuration", *[f"{o} {TAG['simulated']}" for o in objs], "choice"], rows,
+                        formats=[None, *[".4g"] * len(objs), None])
     if "dse" in figs:
         body += figure(figs["dse"], "latency vs DRAM traffic of the tilings tried (Pareto front)")
     return body
@@ -185,9 +237,11 @@ def dse_section(store: ResultStore, figs: dict[str, Path]) -> str:
 def kernels_section(store: ResultStore) -> str:
     rows = store.get("kernels", "rows")
     if not rows or isinstance(rows, dict):
-        return f"<p>not run: {(rows or {}).get('reason', '')}</p>"
-    return table(["tokens", f"SDPA ms {TAG['measured']}", f"star_gpu ms {TAG['measured']}", "speed-up"],
-                 [[r["tokens"], r["sdpa_ms"], r["star_gpu_ms"], r["speedup"]] for r in rows])
+        return f"<p>Not measured in this run: {(rows or {}).get('reason', 'no GPU')}.</p>"
+    m = TAG["measured"]
+    return table(["tokens", f"SDPA ms {m}", f"star_gpu ms {m}", f"speed-up {m}"],
+                 [[r["tokens"], r["sdpa_ms"], r["star_gpu_ms"], r["speedup"]] for r in rows],
+                 formats=[",d", ".3g", ".3g", ".3g"])
 
 
 # ------------------------------------------------------------------------------------------------ outputs
@@ -203,8 +257,10 @@ def make_figures(store: ResultStore) -> dict[str, Path]:
     hw = hardware_rows(store)
     if hw:
         figs["speedups"] = figures.plot_speedups(hw, out / "speedups.png")
+        panels = {r["label"]: (f"{r['workload']} traces on {r['shape']} at {r['seq']} tokens", r["arch"]) for r in hw}
         figs["energy"] = figures.plot_energy_breakdown({r["label"]: r["energy_parts_mj"] for r in hw},
-                                                       out / "energy_breakdown.png", "energy by part (mJ, simulated)")
+                                                       out / "energy_breakdown.png", "energy by part (simulated)",
+                                                       panels)
     claims = store.out / "reproduce" / "claims.png"
     if claims.exists():
         figs["claims"] = claims
@@ -238,7 +294,8 @@ def write_report(store: ResultStore) -> Path:
     """Figures, CSV tables and ``report.html``; returns the report's path."""
     figs = make_figures(store)
     write_tables(store)
-    sections = [("How to read this", HOW_TO_READ),
+    sections = [("Summary", summary_section(store)),
+                ("How to read this", HOW_TO_READ),
                 ("Accuracy on the decoder", accuracy_section(store, figs)),
                 ("Accuracy on the encoder", encoder_section(store, figs)),
                 ("Accelerators vs GPUs", hardware_section(store, figs)),

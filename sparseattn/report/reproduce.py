@@ -1,20 +1,16 @@
-"""``sparseattn reproduce``: every headline claim of the SOFA, STAR and PADE abstracts, evaluated as the papers did.
+"""``sparseattn reproduce``: every headline claim of the SOFA, STAR and PADE abstracts (and Spatial-STAR's 20.1x),
+evaluated as the papers did, each a point and a bracket.
 
-Each claim follows its paper's stated evaluation method (issue 12; ``docs/reproduce.md`` tabulates them):
-
-* **SOFA / STAR vs the A100** (:mod:`~sparseattn.report.gpu_claims`): eager PyTorch attention timed end to end,
-  energy from dynamic power (board - idle), batch 1, on BERT-Base/Large at 512, GPT-2 at 1024, Bloom-1.7B at 2048
-  and Llama2-7B at 4096 tokens (geometric mean);
-* **SOFA / STAR vs accelerators** (:mod:`~sparseattn.report.sota`): SOFA's Table II arithmetic on the published
-  baseline rows, with the paper's SOFA row (a check of our arithmetic) and our simulated row normalised the same way;
-* **PADE vs the H100** (:mod:`~sparseattn.report.gpu_claims`): TensorRT-LLM + FlashAttention-3, batch 8, a prefill
-  then 128 decode steps, board power as nvidia-smi reads it;
-* **PADE vs Sanger / DOTA / SOFA** (:mod:`~sparseattn.report.iso_claims`): iso-PADE hardware at equal accuracy.
-
-Where ours is more than 25% from the paper, a **lever analysis** solves for the value of one named parameter that
-would reach the paper's number, and a **derivation** says what the paper's number implies; **variants** give ours
-under named alternative assumptions (the comparison before issue 12 among them). Beside the claims, the simulator's
-**validation** against each design's own published figures (:mod:`~sparseattn.report.validation`).
+The claims, their paper values and sources, each claim's aggregation rule, the one accounting per design and every
+choice a paper leaves unstated are data (``hw/published/claims.yaml``, :mod:`~sparseattn.report.claimsfile`).
+:mod:`~sparseattn.report.brackets` evaluates each claim at the point and over each choice's range
+(:mod:`~sparseattn.report.claim_rows` adds assumptions and derivations; :func:`claim_rows` gives the typed rows a
+report shows). The methods: SOFA / STAR vs the A100 (eager PyTorch, dynamic power,
+:mod:`~sparseattn.report.gpu_claims`), vs accelerators (SOFA's Table II arithmetic, :mod:`~sparseattn.report.sota`),
+PADE vs the H100 (TensorRT-LLM + FlashAttention-3, prefill and decode, board power), PADE vs Sanger / DOTA / SOFA
+(iso-PADE hardware at equal accuracy), Spatial-STAR vs its baseline design on the mesh simulator. Beside the claims,
+the simulator's validation against each design's own published figures (:mod:`~sparseattn.report.validation`), and
+a tornado chart per paper (:mod:`~sparseattn.report.tornado`).
 """
 
 from __future__ import annotations
@@ -29,21 +25,13 @@ from typing import Any
 from ..core.files import write_atomic
 from ..hw.result import EnergyItem, SimResult
 from .claim import TOLERANCE, Claim, Design, sim
-from .gpu_claims import PADE_SET, a100_claims, h100_claims
-from .iso_claims import iso_claims
-from .sota import sota_claims
-from .validation import Check, validation, validation_markdown
+from .claim_rows import ClaimRow, claim_rows, paper_claims
+from .gpu_claims import PADE_SET
+from .validation import Check, area_blocks_markdown, pade_area_blocks, validation, validation_markdown
 
 PAPERS = ("sofa", "star", "pade")
-__all__ = ["PAPERS", "TOLERANCE", "Claim", "claims_json", "claims_markdown", "energy_categories", "paper_claims",
-           "reproduce"]
-
-
-def paper_claims(paper: str) -> list[Claim]:
-    """The headline claims of one paper's abstract."""
-    if paper == "pade":
-        return h100_claims() + iso_claims()
-    return a100_claims(paper) + sota_claims(paper)
+__all__ = ["PAPERS", "TOLERANCE", "Claim", "ClaimRow", "claim_rows", "claims_json", "claims_markdown",
+           "energy_categories", "paper_claims", "reproduce"]
 
 
 def reproduce(papers: Sequence[str] = PAPERS, out_dir: Path | None = None,
@@ -71,40 +59,50 @@ def claims_json(claims: Sequence[Claim], elapsed: float | None = None,
     rows = []
     for c in claims:
         d = asdict(c)
-        d.update(ratio=c.ratio, within_25pct=c.within, levers=[{**asdict(lv), "text": lv.text()} for lv in c.levers])
+        d.update(ratio=c.ratio, within_25pct=c.within, in_bracket=c.in_bracket)
         rows.append(d)
-    valid = [{**asdict(k), "ratio": k.ratio, "within_25pct": k.within} for k in checks]
-    return {"tolerance": TOLERANCE, "elapsed_s": elapsed, "claims": rows, "validation": valid}
+    valid = [{**asdict(k), "ratio": k.ratio, "within_25pct": k.within, "independent": k.independent} for k in checks]
+    blocks = [asdict(b) for b in pade_area_blocks()] if checks else []
+    return {"tolerance": TOLERANCE, "elapsed_s": elapsed, "claims": rows, "validation": valid,
+            "pade_area_blocks": blocks}
+
+
+def claims_table_markdown(claims: Sequence[Claim]) -> str:
+    """One table of every claim: paper, our point [low, high], paper in the bracket, point within ±25%."""
+    lines = ["| paper | claim | paper value | ours: point [low, high] | paper in bracket | within ±25% "
+             "| moved most by |", "|---|---|---:|---:|:-:|:-:|---|"]
+    for c in claims:
+        lines.append(f"| {c.paper.upper()} | {c.text} | {c.paper_value:g}x | {c.ours:.3g}x [{c.low:.3g}, {c.high:.3g}] "
+                     f"| {'yes' if c.in_bracket else 'no'} | {'yes' if c.within else 'no'} | {c.most} |")
+    inside, within = sum(bool(c.in_bracket) for c in claims), sum(c.within for c in claims)
+    lines += ["", f"Paper value inside our bracket: **{inside} of {len(claims)}**; our point within ±25%: "
+              f"**{within} of {len(claims)}**."]
+    return "\n".join(lines)
 
 
 def claims_markdown(claims: Sequence[Claim]) -> str:
-    lines = []
+    lines = [claims_table_markdown(claims), ""]
     for paper in dict.fromkeys(c.paper for c in claims):
-        lines += [f"### {paper.upper()}", "", "| claim | paper | ours | ours / paper | within ±25% |",
-                  "|---|---:|---:|---:|:-:|"]
-        mine = [c for c in claims if c.paper == paper]
-        for c in mine:
-            lines.append(f"| {c.text} | {c.paper_value:g}x | {c.ours:.3g}x | {c.ratio:.3g} | "
-                         f"{'yes' if c.within else 'no'} |")
-        lines.append("")
-        for c in mine:
-            lines.append(f"- **{c.text}** — evaluated as: {c.method}. Per item: "
+        lines += [f"### {paper.upper()}", ""]
+        for c in (c for c in claims if c.paper == paper):
+            lines.append(f"- **{c.text}** (paper {c.paper_value:g}x; ours {c.ours:.3g}x [{c.low:.3g}, {c.high:.3g}],"
+                         f" {c.aggregate} over the items) — evaluated as: {c.method}. Per item: "
                          + ", ".join(f"{k} {v:.3g}x" for k, v in c.per_item.items()))
-            if c.check is not None:
-                lines.append(f"  - check: the paper's own row through the same arithmetic gives {c.check:.4g}x")
-            for name, v in c.variants.items():
-                lines.append(f"  - variant: {name}: {v:.3g}x (ours / paper {v / c.paper_value:.3g})")
-            for lv in c.levers:
-                lines.append(f"  - lever: {lv.text()}")
+            for a in c.assumptions:
+                lines.append(f"  - choice: {a}")
+            for name, values in c.swings.items():
+                lines.append(f"  - {'corners' if name == 'corners' else 'over ' + name}: "
+                             + ", ".join(f"{k} → {v:.3g}x" for k, v in values.items()))
             for d in c.derivation:
                 lines.append(f"  - derivation: {d}")
-        lines += ["", "Assumptions: " + "; ".join(dict.fromkeys(a for c in mine for a in c.assumptions)), ""]
+        lines.append("")
     return "\n".join(lines)
 
 
 def write_outputs(claims: Sequence[Claim], out_dir: Path, elapsed: float | None = None,
                   checks: Sequence[Check] = ()) -> dict[str, Path]:
     from .figures import plot_claims, plot_energy_breakdown
+    from .tornado import plot_tornado
 
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {"json": out_dir / "reproduce.json", "markdown": out_dir / "reproduce.md"}
@@ -112,8 +110,13 @@ def write_outputs(claims: Sequence[Claim], out_dir: Path, elapsed: float | None 
     md = "# Paper headline claims: paper vs ours\n\n" + claims_markdown(claims)
     if checks:
         md += "\n## The simulator against each design's published figures\n\n" + validation_markdown(list(checks))
+        md += "\n\n" + area_blocks_markdown(pade_area_blocks())
     write_atomic(paths["markdown"], md + "\n")
     paths["claims_png"] = plot_claims(claims, out_dir / "claims.png")
+    for paper in dict.fromkeys(c.paper for c in claims):
+        paths[f"tornado_{paper}"] = plot_tornado([c for c in claims if c.paper == paper],
+                                                 out_dir / f"tornado_{paper}.png",
+                                                 f"{paper.upper()}: what each unstated choice does to each claim")
     breakdown = {}
     model, seq = PADE_SET[0]
     for name in ("pade", "sofa", "sanger", "dota", "energon", "spatten", "elsa", "a3"):

@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from ..hw.spatial.result import MeshResult
+from .figures import log_ticks
 
 STYLE = {"spatial-star": ("C0", "o", "Spatial-STAR (ours)"), "dense-flash": ("C1", "s", "dense FlashAttention mesh"),
          "stage-isolated": ("C3", "^", "STAR cores, stage-isolated")}
@@ -30,7 +31,9 @@ def throughput(rows: list[dict], path: Path) -> Path:
                 ax.plot(*zip(*pts, strict=True), marker=marker, color=color, label=label)
         ax.set(xscale="log", yscale="log", xlabel="sequence length (tokens)", ylabel="prefill throughput (tokens/s)",
                title=f"{arch}\n{shape}")
-        ax.grid(True, which="both", alpha=0.3)
+        seq_ticks(ax, sorted({r["seq"] for r in rows if r["study"] == "sweep"}))
+        log_ticks(ax)
+        ax.grid(True, which="major", alpha=0.3)
     axes[0][0].legend(fontsize=8)
     return _save(fig, path)
 
@@ -41,14 +44,15 @@ def utilisation(result: MeshResult, path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(4.6, 4.0))
     im = ax.imshow(grid, vmin=0, vmax=1, cmap="viridis")
     for (r, c), u in np.ndenumerate(grid):
-        ax.text(c, r, f"{u:.2f}", ha="center", va="center", fontsize=7, color="w" if u < 0.6 else "k")
+        ax.text(c, r, f"{u:.2f}", ha="center", va="center", fontsize=6.5, color="w" if u < 0.6 else "k")
     fig.colorbar(im, ax=ax, label="core utilisation (busy / run)")
     links = [link for link in result.links if not link["channel"]]
     top = sorted(links, key=lambda link: -link["utilisation"])[: max(4, len(links) // 8)]
     for link in top:
         (r0, c0), (r1, c1) = (tuple(map(int, link[k].split(","))) for k in ("src", "dst"))
         ax.annotate("", xy=(c1, r1), xytext=(c0, r0),
-                    arrowprops={"arrowstyle": "->", "color": "r", "alpha": min(1.0, 0.3 + link["utilisation"])})
+                    arrowprops={"arrowstyle": "->", "color": "r", "alpha": min(1.0, 0.3 + link["utilisation"]),
+                                "shrinkA": 10, "shrinkB": 10})  # stop short of the cells' numbers
     s = result.shape
     ax.set_title(f"{result.arch}: {result.design}\n{s['q_len']} tokens, {result.dataflow}\n"
                  f"red: busiest links (max {result.max_link_utilisation:.2f})", fontsize=8)
@@ -92,9 +96,22 @@ def scaling(rows: list[dict], path: Path) -> Path:
         ax.set_xscale("log", base=2)
         ax.set_xticks(cores, [str(c) for c in cores])
         ax.minorticks_off()
+        log_ticks(ax)
         ax.grid(True, which="both", alpha=0.3)
     axes[0].legend(fontsize=8)
     return _save(fig, path)
+
+
+def seq_ticks(ax, seqs: list[int]) -> None:
+    """The swept sequence lengths as the x ticks, written 32k, 128k, 1M (no crowded powers of ten)."""
+    from matplotlib.ticker import FixedLocator, NullLocator
+
+    def name(n: int) -> str:
+        return f"{n / 2**20:g}M" if n >= 2**20 else f"{n / 2**10:g}k" if n >= 2**10 else str(n)
+
+    ax.xaxis.set_major_locator(FixedLocator(seqs))
+    ax.set_xticklabels([name(n) for n in seqs])
+    ax.xaxis.set_minor_locator(NullLocator())
 
 
 def _save(fig: plt.Figure, path: Path) -> Path:

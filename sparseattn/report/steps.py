@@ -15,13 +15,13 @@ from typing import Any
 import torch
 
 from ..core.workload import Workload, total
-from ..eval.corpora import load_text, text_label
+from ..eval.corpora import load_text, text_label, text_names
 from ..eval.embedding import _embed_all, embedding_fidelity, passages
 from ..eval.fidelity import attention_fidelity, capture_qkv
 from ..eval.perplexity import perplexity_of_ids
 from .job import Clock, ResultStore, RunConfig
 
-Tick = Callable[[str], None]
+Tick = Callable[..., None]  # tick(detail) starts a unit; tick(detail, unit=False) only describes it
 SPATIAL_MESH = "spatial-star-8x8"
 
 
@@ -68,25 +68,40 @@ def accuracy_step(cfg: RunConfig, store: ResultStore, lm, tick: Tick) -> None:
             row = {**_perplexity_row(lm, ids, method, store, "decoder-"), "text": label}
             row["ppl_change"] = row["ppl"] / base - 1
             row["fidelity"] = _fidelity(captured, method)
-            tick(f"{method}: top-k oracle at density {row['density']:.3f}")
+            tick(f"{method}: top-k oracle at density {row['density']:.3f}", unit=False)
             oracle = perplexity_of_ids(lm, ids, "topk", ratio=min(1.0, max(row["density"], 1e-3)))
             row["oracle"] = {"ppl": oracle.ppl, "density": oracle.density, "ppl_change": oracle.ppl / base - 1}
             store.put("accuracy", method, row)
 
 
 # ------------------------------------------------------------------------------------------------ encoder
+def encoder_texts(cfg: RunConfig, enc) -> tuple[list[str] | None, list[str], str]:
+    """The texts the encoder's passages come from: the run's own text (``--text``) when it is not a bundled one and
+    holds enough tokens for the passages, else every bundled text; with their labels and, when the run's text could
+    not be used, why."""
+    if cfg.text in text_names():
+        return None, text_names(), ""
+    n = len(enc.tokenizer(load_text(cfg.text), add_special_tokens=False, verbose=False).input_ids)
+    if n >= cfg.passages * cfg.encoder_tokens:
+        return [cfg.text], [text_label(cfg.text)], ""
+    return None, text_names(), (f"{text_label(cfg.text)} has {n:,} encoder tokens, too few for {cfg.passages} "
+                                f"passages of {cfg.encoder_tokens}; the encoder used the bundled texts")
+
+
 def encoder_step(cfg: RunConfig, store: ResultStore, enc, tick: Tick) -> None:
-    """Embedding cosine and retrieval agreement of every method on the encoder, with its traces."""
+    """Embedding cosine and retrieval agreement of every method on the encoder, with its traces; the passages come
+    from the run's text when it is the user's own (:func:`encoder_texts`)."""
     with Clock(store, "encoder"):
-        items = passages(enc, cfg.encoder_tokens, cfg.passages)
+        texts, labels, why = encoder_texts(cfg, enc)
+        items = passages(enc, cfg.encoder_tokens, cfg.passages, texts)
         dense = _embed_all(enc, items)
         for method in ["dense", *cfg.methods]:
             if store.get("encoder", method) is not None:
                 continue
             tick(f"encoder: {method} on {len(items)} passages")
-            r = embedding_fidelity(enc, method, cfg.encoder_tokens, per_text=cfg.passages, dense=dense,
+            r = embedding_fidelity(enc, method, cfg.encoder_tokens, per_text=cfg.passages, texts=texts, dense=dense,
                                    capture_traces=True)
-            row = r.to_dict()
+            row = {**r.to_dict(), "texts": labels, **({"texts_note": why} if why else {})}
             row["trace"] = _save_trace(store, f"encoder-{method}", r.traces)
             store.put("encoder", method, row)
 

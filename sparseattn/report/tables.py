@@ -45,3 +45,21 @@ def perplexity_rows_markdown(rows: Sequence[dict[str, Any]]) -> str:
         ["text", "method", "target", "params", "ppl", "rel", "density"],
         ["text", "method", "target density", "parameters", "perplexity", "vs dense", "measured density"],
     )
+
+
+def coinciding_targets(rows: Sequence[dict[str, Any]], digits: int = 3) -> list[str]:
+    """Where a sweep's targets collapse: for each (text, method), targets whose measured densities agree to the
+    ``digits`` shown (block top-k at 0.10 and 0.05 both at 0.180), as one sentence each."""
+    groups: dict[tuple[str, str, float], list[float]] = {}
+    for r in rows:
+        if r.get("target_density") is None:
+            continue
+        key = (r["text"], r["method"], round(r["density"], digits))
+        groups.setdefault(key, []).append(r["target_density"])
+    out = []
+    for (text, method, density), targets in groups.items():
+        if len(targets) > 1:
+            listed = " and ".join(f"{t:.2f}" for t in sorted(targets, reverse=True))
+            out.append(f"{method} on {text}: targets {listed} land on the same density, {density:.{digits}f} (the "
+                       "method cannot go lower on this input; these rows are one measurement)")
+    return out

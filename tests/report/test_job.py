@@ -46,6 +46,14 @@ def test_quick_job_writes_everything(quick_run):
     for name in ("accuracy.csv", "encoder.csv", "hardware.csv"):
         assert (out / "tables" / name).read_text().count("\n") >= 3
     assert "report:" in output and "sofa" in output
+    # progress (not a terminal here: one line per unit): the step of how many, the unit within it, the time left
+    progress = [line for line in output.splitlines() if line.startswith("step ")]
+    assert any(line.startswith("step 1 of ") and "(accuracy), method 2 of 5: topk" in line for line in progress)
+    assert any("(encoder)" in line for line in progress) and any("left]" in line for line in progress)
+    assert progress[-1].split(":")[0].endswith("(report)")
+    # the summary table fits 80 columns with the names whole (CliRunner's width is 120; the table is drawn narrow)
+    table = output[output.index("every method in every layer"):output.index("report:")]
+    assert max(len(line) for line in table.splitlines()) <= 80 and "…" not in table
 
 
 class _Doc(HTMLParser):
@@ -71,6 +79,20 @@ def test_report_html_structure(quick_run):
     for tag in ("measured", "simulated"):
         assert f'class="tag {tag}"' in text
     assert "http://" not in text and "https://" not in text and "<script" not in text  # opens offline, no scripts
+    # the summary comes first and answers from the results; plain words, no configuration keys or history
+    assert text.index('id="summary"') < text.index('id="how-to-read-this"')
+    summary = text[text.index('id="summary"'):text.index('id="how-to-read-this"')]
+    assert "Which method." in summary and "<b>SOFA</b>" in summary and "<b>PADE</b>" in summary
+    assert "this quick run does not recompute them" in summary
+    assert "reproduce: false" not in text and "dse_trials" not in text
+    assert not re.search(r"\bissue \d+|before issue", text, flags=re.I)
+    assert "whole H100 running FlashAttention" in text  # the two GPU comparisons reconciled where they appear
+    # every number column is tagged measured / simulated / paper
+    for head in re.findall(r"<th>(.*?)</th>", text):
+        plain = re.sub(r"<[^>]+>", "", head)
+        if any(w in plain for w in ("density", "perplexity", "vs dense", "speed-up", "energy", "cosine", "mass",
+                                    "error", "latency", "utilisation", "GOPS", "ours")):
+            assert 'class="tag' in head, plain
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")

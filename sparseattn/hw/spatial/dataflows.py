@@ -96,9 +96,13 @@ class Tables:
         if key not in self._by_core:
             owner = self.key_owner(cores, balance)
             order = np.argsort(owner, kind="stable")
-            starts = np.searchsorted(owner[order], np.arange(cores))
-            ub = np.add.reduceat(self.unit_busy[..., order], starts, axis=-1)
-            kv = np.add.reduceat(self.costs.kv_shared[..., order], starts, axis=-1)
+            starts = np.searchsorted(owner[order], np.arange(cores))  # == cells for cores past the last owner
+
+            def per_core(x: np.ndarray) -> np.ndarray:  # a zero cell at the end keeps every start a valid index
+                padded = np.concatenate([x[..., order], np.zeros((*x.shape[:-1], 1))], axis=-1)
+                return np.add.reduceat(padded, starts, axis=-1)
+
+            ub, kv = per_core(self.unit_busy), per_core(self.costs.kv_shared)
             empty = np.bincount(owner, minlength=cores) == 0
             ub[..., empty], kv[..., empty] = 0.0, 0.0
             self._by_core[key] = (ub, kv)

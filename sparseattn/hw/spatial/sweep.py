@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from ...core.invariants import check_monotone, check_rows, check_sim_result, check_size
 from ...core.shape import Shape
 from ..shapes import load_model_shape
 from ..traces import trace_for
@@ -49,7 +50,8 @@ def run_point(p: Point) -> tuple[dict[str, Any], MeshResult]:
     """Simulate one point; its row and the full result."""
     arch: MeshArch = load_mesh(p.arch).model_copy(update={"design": p.design})
     shape = workload(p.shape, p.seq, p.phase)
-    result = simulate_mesh(arch, trace_for(arch, shape.causal), shape)
+    check_size(p.seq, shape.batch, "--seq", "batch")
+    result = check_sim_result(simulate_mesh(arch, trace_for(arch, shape.causal), shape))
     s = result.summary()
     row = {"study": p.study, "arch": p.arch, "cores": arch.cores, "shape": p.shape, "seq": p.seq, "phase": p.phase,
            "design": p.design, "dataflow": result.dataflow, "tokens_per_s": result.tokens_per_s,
@@ -58,7 +60,8 @@ def run_point(p: Point) -> tuple[dict[str, Any], MeshResult]:
            "mean_core_utilisation": s["mean_core_utilisation"], "max_link_utilisation": s["max_link_utilisation"],
            "max_hbm_utilisation": s["max_hbm_utilisation"], "noc_gb": s["noc_gb"], "hbm_gb": s["hbm_gb"],
            "bottleneck": result.latency_breakdown["bottleneck"], "density": result.density,
-           **{f"energy_{k}_j": v * 1e-12 for k, v in result.energy_by("kind").items()}}
+           **{f"energy_{k}_j": v * 1e-12 for k, v in result.energy_by("kind").items()},
+           "warnings": "; ".join(n.removeprefix("warning: ") for n in result.notes if n.startswith("warning:"))}
     return row, result
 
 
@@ -88,7 +91,19 @@ def run(points: list[Point], progress: Callable[[Point], None] | None = None) ->
         row, result = run_point(p)
         rows.append(row)
         results[p] = result
+    check_rows(rows, "spatial sweep")
+    check_latency_grows(rows)
     return rows, results
+
+
+def check_latency_grows(rows: list[dict]) -> None:
+    """Latency never falls as the sequence grows, for one fixed design (study, mesh, shape, phase, design)."""
+    groups: dict[tuple, list[tuple[int, float]]] = {}
+    for r in rows:
+        groups.setdefault((r["study"], r["arch"], r["shape"], r["phase"], r["design"]), []).append(
+            (r["seq"], r["latency_s"]))
+    for key, points in groups.items():
+        check_monotone(points, " ".join(map(str, key)))
 
 
 def ratios(rows: list[dict], ours: str = "spatial-star") -> list[dict]:

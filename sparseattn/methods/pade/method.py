@@ -56,7 +56,7 @@ from ...core.errors import InvalidInputError, InvalidParameterError
 from ...core.quant import quantize_symmetric
 from ...core.records import BitplaneReads
 from ...core.workload import Per, SparsityProfile, Workload
-from ..registry import MethodParams, register
+from ..registry import Knob, MethodParams, register
 from .bui import active_elements, bui_offsets, truncated_keys
 from .ista import tile_order
 
@@ -166,7 +166,9 @@ class PadeCounts:
     bitserial_busiest_nobs: list[np.ndarray] = field(default_factory=list)
 
 
-@register("pade", PadeParams, "PADE: predictor-free bit-serial keys, BUI guard filtering, ISTA (HPCA'26)")
+@register("pade", PadeParams, "PADE: predictor-free bit-serial keys, BUI guard filtering, ISTA (HPCA'26)",
+          (Knob("radius", 1.0, 64.0, "up", "log", source="logit units; the paper's default 5 mid-range in decades"),
+           Knob("alpha", 0.05, 1.0, "up", "linear", grid=(0.5, 0.6), source="the paper's stated range 0.5-0.6")))
 class Pade(Method[PadeSetup, Speculation, Survivors, PadeCounts]):
     counts = PadeCounts
 
@@ -247,13 +249,25 @@ class Pade(Method[PadeSetup, Speculation, Survivors, PadeCounts]):
             busiest = ctx.busiest_nobs[0, :, : spec.width, r - 1].repeat_interleave(shape.group_size, dim=0)
             busiest_nobs += running[0, :, :n_sample, :, None] * busiest[:, None]
         tally.append("at_least", per_round)
+        rowmax = spec.tile_max(spec.exact, p.tile).amax(dim=-1, keepdim=True)
         survivors = alive
         if p.final_mask:
-            rowmax = spec.tile_max(spec.exact, p.tile).amax(dim=-1, keepdim=True)
             survivors = survivors & (spec.exact > rowmax - ctx.margin[:, :, block.row0 : block.row1])
+        survivors = survivors | self._best_keys(spec, rowmax)
         self._sample_lanes(block, planes, busiest_nobs, tally)
         self._count_k_reads(block, planes, tally)
         return Survivors(survivors[..., : spec.reach], survivors, planes)
+
+    @staticmethod
+    def _best_keys(spec: Speculation, rowmax: torch.Tensor) -> torch.Tensor:
+        """A row always keeps its best valid key(s): BUI-GF never prunes the running maximum (its bound is its
+        exact score), and STAR's MAX-ensure module guards the same invariant in hardware. When ``alpha*radius`` falls
+        below the precision of the integer scores (huge Q/K or ``scale``, a tiny ``radius``, one key dominating
+        the quantisation) the guard threshold equals the row maximum and the ``<=`` rule would prune every key;
+        with integer scores, ``s > max - margin`` for a margin under one unit is exactly ``s == max``."""
+        best = spec.exact == rowmax
+        best[..., spec.edge :] &= spec.edge_valid
+        return best
 
     def _first_round(self, spec: Speculation) -> torch.Tensor:
         """Round 1: every valid key fetches its first plane."""

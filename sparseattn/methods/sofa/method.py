@@ -49,7 +49,7 @@ from ...core.errors import InvalidParameterError
 from ...core.quant import quantize_symmetric
 from ...core.records import RassLoads, SadsSetting
 from ...core.workload import Per, SparsityProfile, Workload
-from ..registry import MethodParams, register
+from ..registry import Knob, MethodParams, register
 from .dlzs import accumulator_bits, predict_scores
 from .keys import KeyOperand, cross_phase_keys, given_keys
 from .rass import rass_loads
@@ -293,11 +293,13 @@ class Sofa(Method[SofaSetup, torch.Tensor, SofaSelection, SofaCounts]):
         return meta
 
 
-@register("sofa", SofaParams, "SOFA: DLZS shift-add prediction, SADS per-segment top-k, SU-FA (MICRO'24)")
+@register("sofa", SofaParams, "SOFA: DLZS shift-add prediction, SADS per-segment top-k, SU-FA (MICRO'24)",
+          (Knob("k", 0.01, 1.0, "up", "log", source="the parameter's range (0, 1]"),))
 class SofaMethod(Sofa):
     pass
 
 
-@register("star", SofaParams, "STAR: SOFA's algorithm with sign pre-flipping (PSP) counted in the trace")
+@register("star", SofaParams, "STAR: SOFA's algorithm with sign pre-flipping (PSP) counted in the trace",
+          (Knob("k", 0.01, 1.0, "up", "log", source="the parameter's range (0, 1]"),))
 class StarMethod(Sofa):
     pass

@@ -12,10 +12,10 @@ from collections.abc import Iterable, Sequence
 
 import torch
 
-from ..core.attention import grouped_scores, valid_mask_4d
-from ..core.errors import InvalidParameterError
-from ..core.validation import validate_qkv
-from ..models.patch import CapturedQKV
+from ...core.attention import grouped_scores, valid_mask_4d
+from ...core.errors import InvalidParameterError
+from ...core.validation import validate_qkv
+from ...models.patch import CapturedQKV
 
 
 def gap_histogram(captured: Iterable[CapturedQKV], bins: int = 100_000, max_gap: float = 40.0) -> torch.Tensor:

@@ -1,0 +1,139 @@
+"""Calibrate a method to loss budgets on one text and judge it on another (equal-accuracy comparison).
+
+For each budget the method's primary knob is searched (:func:`~.search.search`) on the *calibration* scorer, once
+per value of each secondary knob's grid (PADE's alpha in its paper's 0.5-0.6); the setting kept is the one with the
+lowest measured density among those on budget (the sparsest on budget; PADE, HPCA'26 Sec. VI-A). That setting is
+then measured on the *judgement* scorer -- a different text -- and both are reported with the gap between them
+(a setting that does not transfer is a finding, not something to tune away). A budget that the knob's densest end
+cannot meet is reported unreached, with its closest point (the lowest loss measured).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ...core.errors import InvalidParameterError, SparseAttnError
+from ...methods.registry import Knob, knobs_of
+from .scorer import Point, Scorer
+from .search import Found, knob_value, search
+
+OnPoint = Callable[[str, Point], None]
+
+
+@dataclass
+class CalibrationRow:
+    """A method at one budget: its calibrated setting, loss and density on the calibration text and the judged
+    text. ``loss`` is the relative perplexity increase (decoder) or 1 - embedding cosine (encoder)."""
+
+    model: str
+    kind: str  # "decoder" | "encoder"
+    method: str
+    budget: float
+    reached: bool  # False: no setting in the knob's range meets the budget; params is the closest point
+    params: dict[str, Any]
+    calib_text: str
+    calib_loss: float
+    calib_density: float
+    judge_text: str
+    judge_loss: float
+    judge_density: float
+    evaluations: int  # distinct settings measured on the calibration text for this method
+    seconds: float  # wall time of this method's calibration and judgement (cache hits are fast)
+    note: str = ""
+    calib_layer_density: dict[int, float] = field(default_factory=dict)
+    judge_layer_density: dict[int, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in ("budget", "calib_loss", "calib_density", "judge_loss", "judge_density", "seconds"):
+            if not math.isfinite(getattr(self, name)):
+                raise SparseAttnError(f"{self.method} at budget {self.budget}: {name} is not finite")
+
+    @property
+    def gap(self) -> float:
+        """Judged loss minus calibrated loss (positive: the setting costs more on the held-out text)."""
+        return self.judge_loss - self.calib_loss
+
+    @property
+    def judged_on_budget(self) -> bool:
+        return self.judge_loss <= self.budget
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "gap": self.gap, "judged_on_budget": self.judged_on_budget}
+
+
+def _grid(knobs: tuple[Knob, ...]) -> list[dict[str, float]]:
+    """Every combination of the secondary knobs' grid values (one empty dict for a one-knob method)."""
+    secondary = knobs[1:]
+    return [dict(zip([k.name for k in secondary], values, strict=True))
+            for values in itertools.product(*(k.grid for k in secondary))]
+
+
+def _search_one(method: str, primary: Knob, fixed: dict[str, Any], scorer: Scorer, budgets: list[float], tol: float,
+                on_point: OnPoint | None) -> tuple[list[Found], dict[float, Point]]:
+    points: dict[float, Point] = {}
+
+    def loss_at(t: float) -> float:
+        p = scorer.measure(method, {**fixed, primary.name: knob_value(primary, t)})
+        points[t] = p
+        if on_point is not None:
+            on_point(method, p)
+        return p.loss
+
+    return search(loss_at, budgets, tol), points
+
+
+def _choose(budget: float, results: list[tuple[Found, dict[float, Point]]]) -> tuple[bool, Point]:
+    """The sparsest (lowest measured density) on-budget point over the grid, else the lowest-loss point."""
+    reached = [pts[f.t] for f, pts in results if f.t is not None]
+    if reached:
+        return True, min(reached, key=lambda p: (p.density, p.loss))
+    return False, min((pts[f.closest] for f, pts in results), key=lambda p: (p.loss, p.density))
+
+
+def calibrate_method(method: str, calib: Scorer, judge: Scorer, budgets: list[float], tol: float = 1 / 32,
+                     fixed: dict[str, Any] | None = None, on_point: OnPoint | None = None) -> list[CalibrationRow]:
+    """One :class:`CalibrationRow` per budget for ``method`` (module docstring); ``fixed``: other parameters held."""
+    if calib.label == judge.label and calib.items[0].shape == judge.items[0].shape and \
+            all(bool((a == b).all()) for a, b in zip(calib.items, judge.items, strict=False)):
+        raise InvalidParameterError(f"calibration and judgement use the same text ({calib.label}); judge on another")
+    if not budgets or any(not (0 < b < 1) for b in budgets):
+        raise InvalidParameterError(f"loss budgets must lie in (0, 1) (0.01 = +1% perplexity or cosine 0.99), "
+                                    f"got {budgets}")
+    knobs = knobs_of(method)
+    fixed = dict(fixed or {})
+    clash = [k.name for k in knobs if k.name in fixed]
+    if clash:
+        raise InvalidParameterError(f"{method}: {', '.join(clash)} is the calibrated knob; do not also fix it")
+    start = time.perf_counter()
+    order = sorted(budgets)
+    per_grid = [_search_one(method, knobs[0], {**fixed, **secondary}, calib, order, tol, on_point)
+                for secondary in _grid(knobs)]
+    evaluations = sum(len(points) for _, points in per_grid)
+    rows = []
+    for b in budgets:
+        i = order.index(b)
+        reached, point = _choose(b, [(founds[i], points) for founds, points in per_grid])
+        judged = judge.measure(method, point.params)
+        note = "" if reached else (f"cannot reach the budget in {knobs[0].name} [{knobs[0].low}, {knobs[0].high}]: "
+                                   f"closest loss {point.loss:.4f} at {point.params}")
+        rows.append(CalibrationRow(
+            model=calib.lm.name, kind=calib.kind, method=method, budget=b, reached=reached, params=point.params,
+            calib_text=calib.label, calib_loss=point.loss, calib_density=point.density, judge_text=judge.label,
+            judge_loss=judged.loss, judge_density=judged.density, evaluations=evaluations,
+            seconds=time.perf_counter() - start, note=note, calib_layer_density=point.layer_density,
+            judge_layer_density=judged.layer_density))
+    return rows
+
+
+def expected_points(method: str, n_budgets: int, tol: float = 1 / 32) -> int:
+    """About how many settings calibrating ``method`` measures: per grid value both ends and ``log2(1/tol)``
+    bisections for the first budget, about half as many more for each further budget; then one judgement per
+    budget (for progress estimates only)."""
+    steps = math.ceil(math.log2(1 / tol))
+    per_grid = 2 + steps + (n_budgets - 1) * (steps // 2)
+    return len(_grid(knobs_of(method))) * per_grid + n_budgets
