@@ -19,8 +19,9 @@ from ._app import app, console, fail
 def reproduce_cmd(
     paper: str = typer.Option("all", help="sofa, star, pade or all"),
     out: Path = typer.Option(None, help="output directory (default runs/reproduce-<timestamp>)"),
-    write_docs: bool = typer.Option(False, "--write-docs/--no-write-docs", help="regenerate docs/reproduce.md and the README's claims "
-                                    "table from this run's reproduce.json (and copy its figures to docs/)"),
+    write_docs: bool = typer.Option(False, "--write-docs/--no-write-docs",
+                                    help="regenerate docs/reproduce.md and the README's claims table from this run's "
+                                    "reproduce.json (and copy its figures to docs/)"),
 ) -> None:
     """Every headline claim of the SOFA, STAR and PADE abstracts: paper vs ours, ratio, assumptions, levers."""
     from ..report.reproduce import PAPERS, claim_rows, reproduce
