@@ -10,6 +10,7 @@ from typing import Any
 
 from ..core.files import write_atomic
 from . import figures
+from .equal_accuracy import equal_accuracy_section, plot_density_vs_budget
 from .html import TAG, Markup, figure, page, significant, table
 from .job import ResultStore
 from .summary import claim_anchor, claims_verdict, gpu_reconciliation, summary_section
@@ -261,6 +262,9 @@ def make_figures(store: ResultStore) -> dict[str, Path]:
         figs["energy"] = figures.plot_energy_breakdown({r["label"]: r["energy_parts_mj"] for r in hw},
                                                        out / "energy_breakdown.png", "energy by part (simulated)",
                                                        panels)
+    calibrated = plot_density_vs_budget(store, out / "density_vs_budget.png")
+    if calibrated is not None:
+        figs["calibrate"] = calibrated
     claims = store.out / "reproduce" / "claims.png"
     if claims.exists():
         figs["claims"] = claims
@@ -303,6 +307,7 @@ def write_report(store: ResultStore) -> Path:
                 ("Spatial-STAR", spatial_section(store, figs)),
                 ("Design-space search", dse_section(store, figs)),
                 ("GPU kernels", kernels_section(store)),
+                ("Equal accuracy: each method calibrated to a loss budget", equal_accuracy_section(store, figs)),
                 ("Assumptions behind the hardware numbers",
                  "<ul>" + "".join(f"<li>{a}</li>" for a in ASSUMPTIONS) + "</ul>")]
     meta = {"config": store.data["config"], "environment": store.data["environment"],

@@ -27,6 +27,7 @@ def quick_run(tmp_path_factory, smollm):
     return out, result.output
 
 
+@pytest.mark.slow  # the whole quick main job (a module fixture): minutes on 2 cores
 def test_quick_job_writes_everything(quick_run):
     out, output = quick_run
     data = json.loads((out / "results.json").read_text())
@@ -41,6 +42,14 @@ def test_quick_job_writes_everything(quick_run):
     assert {"a100@decoder", "h100@decoder", "sofa@decoder", "pade@decoder", "sanger@decoder", "pade@encoder"} <= set(hw)
     assert hw["pade@decoder"]["shape"] == "llama2-7b" and hw["pade@decoder"]["latency_ms"] > 0
     assert steps["kernels"]["rows"]["run"] is False  # no CUDA here, and the report says why
+    cal = steps["calibrate"]  # equal accuracy: every method with a knob, at quick mode's one budget
+    assert set(cal) == set(METHODS.split(",")) and all(len(rows) == 1 for rows in cal.values())
+    for rows in cal.values():
+        (r,) = rows
+        assert r["calib_text"] == "sotu" and r["judge_text"] == "moby-dick" and r["budget"] == 0.02
+        assert r["reached"] is (r["calib_loss"] <= 0.02)
+    assert {"sofa@0.02", "pade@0.02", "sanger@0.02"} <= set(steps["calibrate_hw"])
+    assert (out / "figures" / "density_vs_budget.png").is_file()
     assert data["environment"]["torch"] and data["config"]["quick"] is True
     for name in ("accuracy.csv", "encoder.csv", "hardware.csv"):
         assert (out / "tables" / name).read_text().count("\n") >= 3
@@ -64,6 +73,7 @@ class _Doc(HTMLParser):
         self.tags.append((tag, dict(attrs)))
 
 
+@pytest.mark.slow  # the whole quick main job (a module fixture): minutes on 2 cores
 def test_report_html_structure(quick_run):
     out, _ = quick_run
     text = (out / "report.html").read_text()
@@ -99,6 +109,7 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shuti
 
 @pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium not installed (Debian: apt-get install chromium; "
                     "`make test` installs it where it can)")
+@pytest.mark.slow  # the whole quick main job (a module fixture): minutes on 2 cores
 def test_report_renders_in_a_real_browser(quick_run, tmp_path):
     out, _ = quick_run
     probe = tmp_path / "probe.html"
@@ -113,6 +124,7 @@ def test_report_renders_in_a_real_browser(quick_run, tmp_path):
     assert int(found["images"]) >= 4 and found["broken"] == "0" and int(found["tables"]) >= 3, found
 
 
+@pytest.mark.slow  # the whole quick main job (a module fixture): minutes on 2 cores
 def test_resume_reuses_finished_units_and_recomputes_the_rest(quick_run, tmp_path):
     out, _ = quick_run
     copy = tmp_path / "run"
