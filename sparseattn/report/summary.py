@@ -74,11 +74,11 @@ def which_method(store: ResultStore) -> str:
 
 
 def calibration_rows(store: ResultStore) -> list[dict[str, Any]]:
-    """The calibration step's rows (:mod:`sparseattn.eval.calibrate`: one per method and loss budget), if the run
-    has that step."""
+    """The calibration step's rows (:mod:`sparseattn.report.equal_accuracy`: per method, one row per loss budget),
+    if the run has that step; oracles are left out, as in the accuracy summary."""
     step = store.data["steps"].get("calibration") or {}
-    rows = step.get("rows") if isinstance(step, dict) else None
-    return rows if isinstance(rows, list) else []
+    return [r for method, rows in step.items() if isinstance(rows, list) and not is_oracle(method)
+            for r in rows if isinstance(r, dict)]
 
 
 def which_method_per_budget(store: ResultStore) -> str:

@@ -91,7 +91,7 @@ def test_the_summary_names_the_method_that_keeps_fewest_pairs_at_each_loss_budge
              "kind": "decoder", "judge_text": "sotu"}
             for m, b, d, loss, ok in [("sofa", 0.01, 0.30, 0.008, True), ("pade", 0.01, 0.20, 0.012, False),
                                       ("sanger", 0.01, 0.25, 0.009, True), ("pade", 0.05, 0.10, 0.04, True)]]
-    store.data["steps"]["calibration"] = {"rows": rows}
+    store.data["steps"]["calibration"] = {m: [r for r in rows if r["method"] == m] for m in ("sofa", "pade", "sanger")}
     text = which_method_per_budget(store)
     assert "within +1.0%: <b>sanger</b> at density 0.250" in text  # pade is lower but off budget when judged
     assert "within +5.0%: <b>pade</b> at density 0.100" in text
