@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 
 from ..core.errors import SparseAttnError
+from ..core.files import check_out_dir
 from ._app import app, console, fail
 
 
@@ -29,6 +30,7 @@ def reproduce_cmd(
     out = out or Path("runs") / datetime.now().strftime("reproduce-%Y%m%d-%H%M%S")
     start = time.perf_counter()
     try:
+        check_out_dir(out)
         with console.status("simulating ...") as status:
             claims = reproduce(papers, out, progress=lambda p: status.update(f"simulating {p.upper()} claims ..."))
     except (SparseAttnError, ValueError) as err:

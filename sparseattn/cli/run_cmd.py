@@ -48,6 +48,8 @@ def run_cmd(
                                 "baselines' methods)"),
     archs: str = typer.Option(None, "--archs", help="comma-separated GPU models to compare with (default a100,h100)"),
     out: Path = typer.Option(None, help="output directory (default runs/<timestamp>)"),
+    budgets: str = typer.Option(None, help="loss budgets of the equal-accuracy step, e.g. 1%,2% ('none' to skip)"),
+    calib_text: str = typer.Option(None, help="text the equal-accuracy step calibrates on (default sotu)"),
     device: str = typer.Option(None, help="cpu or cuda"),
     quick: bool = flag(False, "quick", help="a smaller job (under 2 minutes on 2 cores)"),
     resume: bool = flag(False, "resume", help="continue the run in --out (default: the latest in runs/)"),
@@ -63,6 +65,12 @@ def run_cmd(
         given = {"model": model, "encoder": encoder, "text": text, "tokens": tokens, "methods": _csv(methods),
                  "gpus": _csv(archs), "device": device, "quick": quick or None}
         overrides = {k: v for k, v in given.items() if v is not None}
+        if budgets is not None:
+            from .calibrate_cmd import parse_budgets
+
+            overrides["budgets"] = [] if budgets.lower() in ("none", "null", "") else parse_budgets(budgets)
+        if calib_text is not None:
+            overrides["calib_text"] = calib_text
         if encoder is not None and encoder.lower() in ("none", "null", ""):
             overrides["encoder"] = None  # skip the encoder rows
         cfg = load_config(config, overrides)

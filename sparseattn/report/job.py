@@ -14,7 +14,10 @@ Steps (each one resumable: every finished unit is saved to ``results.json`` at o
 4. **reproduce** -- the papers' headline claims, paper vs ours (:mod:`sparseattn.report.reproduce`);
 5. **spatial** -- Spatial-STAR throughput vs sequence length against its baselines;
 6. **dse** -- a Bayesian search of STAR's cross-stage tiling on the decoder shape (latency and DRAM traffic);
-7. **kernels** -- with ``device="cuda"``: the Triton kernel against PyTorch SDPA; on a CPU, recorded as not run.
+7. **kernels** -- with ``device="cuda"``: the Triton kernel against PyTorch SDPA; on a CPU, recorded as not run;
+8. **calibrate** -- equal accuracy: each method's density knob calibrated to +1% and +2% perplexity on
+   ``calib_text`` and judged on ``text``, its accelerator simulated there, beside the oracles at the same budget
+   (:mod:`sparseattn.report.equal_accuracy`).
 
 Then figures, CSV tables and a self-contained ``report.html`` (:mod:`sparseattn.report.html`). The configuration is
 :class:`RunConfig` (CLI options or a ``run.yaml`` with the same keys); every bad option is refused before any long
@@ -29,7 +32,7 @@ import time
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..core.errors import InvalidParameterError, describe_validation_error
 from ..core.files import CorruptFileError, read_json_object, write_atomic
@@ -37,7 +40,7 @@ from ..core.files import CorruptFileError, read_json_object, write_atomic
 DEFAULT_METHODS = ["topk", "threshold", "block_topk", "sofa", "star", "pade", "sanger", "dota", "energon", "elsa",
                    "a3", "spatten", "star_block"]
 QUICK = {"tokens": 256, "encoder_tokens": 128, "passages": 4, "fidelity_layers": [2],
-         "spatial_seqs": [32768, 131072], "reproduce": False, "dse_trials": 12}
+         "spatial_seqs": [32768, 131072], "reproduce": False, "dse_trials": 12, "budgets": [0.02], "calib_tokens": 128}
 FORMAT = 1
 
 
@@ -63,6 +66,11 @@ class RunConfig(BaseModel):
     spatial: bool = Field(True, description="Spatial-STAR throughput vs sequence length")
     spatial_seqs: list[int] = Field(default_factory=lambda: [32768, 131072, 524288, 1048576], min_length=1)
     dse_trials: int = Field(40, ge=0, le=10_000, description="trials of the STAR tiling search (0: skip)")
+    budgets: list[float] = Field(default_factory=lambda: [0.01, 0.02], description="loss budgets of the "
+                                 "equal-accuracy step (relative perplexity increase; empty: skip)")
+    calib_text: str = Field("sotu", description="text the methods are calibrated on (judged on `text`)")
+    calib_tokens: int = Field(256, ge=32, le=8192, description="calibration and judgement window, special tokens "
+                              "included")
     device: Literal["cpu", "cuda"] = "cpu"
     quick: bool = Field(False, description="a smaller job: shorter windows, fewer layers and sequence lengths")
 
@@ -76,6 +84,21 @@ class RunConfig(BaseModel):
         if len(set(v)) != len(v):
             raise ValueError(f"methods are listed twice: {sorted(m for m in set(v) if v.count(m) > 1)}")
         return v
+
+    @field_validator("budgets")
+    @classmethod
+    def _budgets(cls, v: list[float]) -> list[float]:
+        bad = [b for b in v if not 0 < b < 1]
+        if bad:
+            raise ValueError(f"loss budgets must lie strictly between 0 and 1 (0.01 = +1% perplexity), got {bad}")
+        return sorted(set(v))
+
+    @model_validator(mode="after")
+    def _held_out(self) -> RunConfig:
+        if self.budgets and self.calib_text == self.text:
+            raise ValueError(f"calib_text and text are both {self.text!r}: the calibrated setting is judged on a "
+                             "different text")
+        return self
 
     @field_validator("gpus")
     @classmethod

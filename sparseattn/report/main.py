@@ -9,6 +9,7 @@ from typing import Any
 from ..core.errors import InvalidParameterError
 from ..core.files import check_out_dir, set_aside
 from . import progress
+from .equal_accuracy import calibrate_step, calibrated_methods, calibration_unit_s
 from .job import ResultStore, RunConfig
 from .progress import Status, StepPlan, Tracker
 from .render import hardware_rows, write_report
@@ -74,7 +75,9 @@ def plan_job(cfg: RunConfig, store: ResultStore) -> list[StepPlan]:
                  * _left(store, "spatial", ["rows"]), progress.SPATIAL_POINT_S),
                 ("dse", "search", int(cfg.dse_trials > 0) * _left(store, "dse", ["summary"]),
                  progress.DSE_TRIAL_S * cfg.dse_trials),
-                ("kernels", "length", 2 * int(cfg.device == "cuda") * _left(store, "kernels", ["rows"]), 5.0)]
+                ("kernels", "length", 2 * int(cfg.device == "cuda") * _left(store, "kernels", ["rows"]), 5.0),
+                ("calibrate", "method", _left(store, "calibrate", calibrated_methods(cfg)) if cfg.budgets else 0,
+                 calibration_unit_s(cfg))]
     plan += [StepPlan(name, unit, n, cost) for name, unit, n, cost in optional if n > 0]
     return [*plan, StepPlan("report", "part", 0, 0.0, progress.REPORT_S)]
 
@@ -102,6 +105,8 @@ def run_job(cfg: RunConfig, out: Path, resume: bool = False, restart: bool = Fal
                        ("dse", dse_step), ("kernels", kernels_step)):
         tick.begin(name)
         step(cfg, store, tick)
+    tick.begin("calibrate")
+    calibrate_step(cfg, store, lm, tick)
     tick.begin("report", "writing figures, tables and report.html")
     return store, write_report(store)
 

@@ -188,3 +188,16 @@ def test_bad_budgets_and_knob_clashes_are_refused(tiny, tmp_path):
         calibrate_method("topk", calib, judge, [0.01], fixed={"ratio": 0.5})
     with pytest.raises(InvalidParameterError, match="no density knob"):
         calibrate_method("dense", calib, judge, [0.01])
+
+
+def test_an_encoder_is_calibrated_on_embedding_cosine(tmp_path):
+    """MiniLM (a BERT): the loss is 1 - cosine to the dense embeddings, so a 0.02 budget is cosine 0.98."""
+    from sparseattn.models import load_model
+
+    enc = load_model("minilm-l6")
+    calib = window_scorer(enc, "sotu", 64, passages_per_text=2, cache_dir=tmp_path)
+    judge = window_scorer(enc, "moby-dick", 64, passages_per_text=2, cache_dir=tmp_path)
+    assert calib.kind == "encoder" and calib.dense_metric == 1.0
+    (row,) = calibrate_method("topk", calib, judge, [0.02], TOL)
+    assert row.kind == "encoder" and row.reached and row.calib_loss <= 0.02
+    assert 0 < row.calib_density < 1 and 0 <= row.judge_loss < 1
