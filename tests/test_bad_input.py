@@ -31,6 +31,14 @@ class Case:
     expect: str  # words the message must contain
 
 
+def _pade_without_record(tmp: Path) -> object:
+    from sparseattn.hw import load_arch, load_trace, simulate
+
+    trace = load_trace("pade")
+    trace.records.clear()
+    return simulate(load_arch("pade"), trace)
+
+
 def _trace_file(tmp: Path, edit: Callable[[dict], object]) -> Path:
     q, k, v = random_qkv(h=2, hkv=1, nq=32, nk=32, d=16)
     data = sparseattn.attention(q, k, v, "pade", causal=True).trace.to_json()
@@ -160,6 +168,12 @@ CASES = [
          lambda t: Workload.load(_trace_file(t, lambda d: d["ops"][0].update(count=float("nan")))), "ops.0.count"),
     Case("a trace file of format 1 (no format_version)",
          lambda t: Workload.load(_trace_file(t, lambda d: d.pop("format_version"))), "format 1"),
+    Case("a trace file of format 2 (method records in meta)",
+         lambda t: Workload.load(_trace_file(t, lambda d: d.update(format_version=2))), "upgrade_traces.py"),
+    Case("a trace file with a typo'd record counter",
+         lambda t: Workload.load(_trace_file(t, lambda d: d["records"]["bitplane_reads"].update(
+             k_plane=d["records"]["bitplane_reads"].pop("k_planes")))), "k_plane"),
+    Case("a PADE trace without its bit-plane reads, simulated", _pade_without_record, "needs the BitplaneReads"),
     Case("an architecture with clock_mhz: .inf", _load_arch(lambda d: d.update(clock_mhz=float("inf"))),
          "clock_mhz: Input should be a finite number"),
     Case("an architecture with ops_per_cycle {add: .nan}",

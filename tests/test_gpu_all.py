@@ -37,6 +37,7 @@ def dry_run(tmp_path_factory):
     return proc, out, carry
 
 
+@pytest.mark.slow  # the whole GPU command in dry-run mode on CPU (a module fixture: minutes on 2 cores)
 def test_the_dry_run_runs_every_step(dry_run):
     proc, out, _ = dry_run
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -47,6 +48,7 @@ def test_the_dry_run_runs_every_step(dry_run):
     assert "DRY RUN" in (out / "gpu_all.md").read_text()
 
 
+@pytest.mark.slow  # the whole GPU command in dry-run mode on CPU (a module fixture: minutes on 2 cores)
 def test_the_dry_run_writes_every_result_checked(dry_run):
     _, out, _ = dry_run
     bench = json.loads((out / "bench_gpu.json").read_text())
@@ -69,6 +71,7 @@ def test_the_dry_run_writes_every_result_checked(dry_run):
     assert (out / "kernels.xml").is_file() and 'failures="0"' in (out / "kernels.xml").read_text()
 
 
+@pytest.mark.slow  # the whole GPU command in dry-run mode on CPU (a module fixture: minutes on 2 cores)
 def test_the_results_travel_as_one_archive_and_a_dry_run_is_never_adopted(dry_run):
     _, _, carry = dry_run
     assert sorted(p.name for p in carry.iterdir()) == ["gpu_all.json", "gpu_all.md", "gpu_results.tar.gz"]

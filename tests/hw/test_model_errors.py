@@ -131,3 +131,23 @@ def test_stacked_pade_traces_carry_every_layers_read_counts():
     assert counts.k_planes == pytest.approx(sum(t.record(BitplaneReads).k_planes for t in layers))
     r = simulate(load_arch("pade"), stacked, LLAMA.shape(1024))
     assert r.latency_s > 0 and r.dram_bytes["k"] > 0
+
+
+def test_models_ask_for_records_and_fail_clearly_without_them():
+    """No default stands in for a missing record: the stage-isolated baseline needs SADS's Tc, the bit-plane model
+    PADE's read counts; and a stacked trace with differing per-layer Tc has no single one."""
+    from sparseattn.core.records import MissingRecordError, RecordError, SadsSetting
+    from sparseattn.hw import load_trace
+    from sparseattn.hw.spatial.baselines import global_topk_factor
+
+    star = load_trace("star")
+    assert star.record(SadsSetting).tc == [4] * star.shape.layers  # the bundled trace, upgraded from format 2
+    assert global_topk_factor(star, 4096) > 1
+    bare = load_trace("star")
+    bare.records.clear()
+    with pytest.raises(MissingRecordError, match=r"stage-isolated baseline's global top-k .* needs the SadsSetting"):
+        global_topk_factor(bare, 4096)
+    mixed = load_trace("star")
+    mixed.records["sads_setting"] = SadsSetting(k=[0.1, 0.2], tc=[4, 8], bc=[256, 128], r=[1.0, 1.0])
+    with pytest.raises(RecordError, match=r"needs one SADS tc for the whole trace; its layers use \[4, 8\]"):
+        global_topk_factor(mixed, 4096)
