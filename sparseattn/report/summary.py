@@ -77,8 +77,8 @@ def calibration_rows(store: ResultStore) -> list[dict[str, Any]]:
     """The calibration step's rows (:mod:`sparseattn.eval.calibrate`: one per method and loss budget), if the run
     has that step."""
     step = store.data["steps"].get("calibration") or {}
-    rows = step.get("rows") if isinstance(step, dict) else None
-    return rows if isinstance(rows, list) else []
+    units = step.values() if isinstance(step, dict) else []  # one unit per method, each a list of rows
+    return [r for unit in units if isinstance(unit, list) for r in unit if isinstance(r, dict)]
 
 
 def which_method_per_budget(store: ResultStore) -> str:
