@@ -26,6 +26,7 @@ import torch
 from timing import layer_speed
 
 import sparseattn
+from sparseattn.core.records import RassLoads
 from sparseattn.eval import capture_qkv, topk_recall
 from sparseattn.hw.complexity import WEIGHTS_TEXT, sofa_ablation, sufa_orders
 from sparseattn.models import load_model
@@ -54,8 +55,6 @@ def main() -> None:
     seg = full = None
     mismatch = {"causal": [0.0, 0.0], "full_rows": [0.0, 0.0]}
     violations = kept = 0.0
-    sufa_total: dict = {}
-    rass = {"naive_loads": 0, "rass_loads": 0, "unique_keys": 0}
     for c in layers.values():
         a = sparseattn.attention(c.q, c.k, c.v, "sofa", causal=True, scale=c.scale, k=0.25, Tc=4, diagnostics=True)
         b = sparseattn.attention(c.q, c.k, c.v, "sofa", causal=True, scale=c.scale, k=0.25, Tc=1)
@@ -67,20 +66,14 @@ def main() -> None:
         for key, tr in (("causal", a.trace), ("full_rows", n.trace)):
             mismatch[key][0] += tr.meta["sads_mismatch"]["mismatched"]
             mismatch[key][1] += tr.meta["sads_mismatch"]["selected"]
-        for order, counts in a.trace.meta["sufa"].items():
-            slot = sufa_total.setdefault(order, {})
-            for key, value in counts.items():
-                slot[key] = slot.get(key, 0.0) + value
         violations += a.trace.meta["max_violations"]
         kept += a.kept_pairs
-        for key in rass:
-            rass[key] += a.trace.meta["rass"][key]
     out["sads_mismatch"] = {k: m / s for k, (m, s) in mismatch.items()}
     print(f"SADS mismatch vs global top-k (S=1024, n=4, 25%): {out['sads_mismatch']}", flush=True)
     out["max_violations_per_kept_pair"] = violations / kept
+    rass = seg.record(RassLoads).model_dump()  # the stacked trace's records add over its layers
     out["rass"] = {**rass, "reduction_vs_naive": 1 - rass["rass_loads"] / rass["naive_loads"]}
     print(f"RASS: {out['rass']}", flush=True)
-    seg.meta["sufa"] = sufa_total  # stacking keeps the first layer's meta: use the sum over layers
     ablation = sofa_ablation(seg, full)
     out["ablation"] = ablation
     out["sufa_orders"] = sufa_orders(seg)

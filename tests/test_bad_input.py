@@ -90,6 +90,43 @@ def _corrupt_results(tmp: Path) -> Path:
     return tmp / "run"
 
 
+def _overflowing_key(tmp: Path) -> object:
+    q, k, v = _qkv()
+    k[0, 0, 3] = -3e38
+    return sparseattn.attention(q, k, v, "dense")
+
+
+def _tech_file(tmp: Path) -> Path:
+    from sparseattn.hw.schema import CONFIG_DIR
+
+    path = tmp / "tech.yaml"
+    path.write_text((CONFIG_DIR / "technology.yaml").read_text())
+    return path
+
+
+def _file(tmp: Path, name: str = "file", text: str = "x") -> Path:
+    path = tmp / name
+    path.write_text(text)
+    return path
+
+
+def _mamba(tmp: Path) -> Path:
+    (tmp / "mamba").mkdir()
+    (tmp / "mamba" / "config.json").write_text(json.dumps(
+        {"model_type": "mamba", "architectures": ["MambaForCausalLM"], "hidden_size": 32, "num_hidden_layers": 1}))
+    return tmp / "mamba"
+
+
+def _resume_changed_text(tmp: Path) -> object:
+    from sparseattn.report.job import ResultStore, load_config
+
+    text = _file(tmp, "t.txt", "Call me Ishmael. Some years ago, never mind how long precisely. " * 200)
+    (tmp / "run").mkdir()
+    ResultStore(tmp / "run", load_config(None, {"text": str(text), "quick": True}).effective()).save()
+    text.write_text("It was the best of times, it was the worst of times. " * 200)
+    return _cli("run", "--text", str(text), "--quick", "--resume", "--out", str(tmp / "run"))(tmp)
+
+
 CASES = [
     Case("q of rank 3", lambda t: sparseattn.attention(_qkv()[0][0], *_qkv()[1:]), "must have rank 4"),
     Case("integer tensors", lambda t: sparseattn.attention(*(x.long() for x in _qkv())), "floating dtype"),
@@ -149,6 +186,22 @@ CASES = [
          lambda t: _cli("run", "--out", str(_corrupt_results(t)), "--resume", "--quick")(t), "--restart"),
     Case("run.yaml with an unknown key", lambda t: _cli("run", "--config", str(_yaml(t, "tokens: 64\ntexts: x\n")))(t),
          "texts: Extra inputs are not permitted"),
+    Case("a finite key row at -3e38 (its logits overflow float32)", _overflowing_key, "could overflow"),
+    Case("a trace file with no op counts", lambda t: Workload.load(_trace_file(t, lambda d: d.update(ops=[]))),
+         "ops: List should have at least 1 item"),
+    Case("simulate 2**40 tokens", _cli("simulate", "--arch", "sofa", "--seq", str(2**40)), "validated up to"),
+    Case("simulate a GPU with --technology", lambda t: _cli("simulate", "--arch", "h100", "--technology",
+                                                            str(_tech_file(t)))(t), "--technology do not apply"),
+    Case("spatial at 2e12 tokens", _cli("spatial", "--seq", str(2 * 10**12), "--no-scaling", "--out", "{tmp}/o"),
+         "validated up to"),
+    Case("dse run --n-trials 0", _cli("dse", "run", "star-tiling", "--n-trials", "0"), "--n-trials 0: must be"),
+    Case("dse run with an unknown storage scheme", _cli("dse", "run", "star-tiling", "--storage", "foo://x"),
+         "unknown database scheme"),
+    Case("run --out below a file", lambda t: _cli("run", "--quick", "--out", str(_file(t) / "sub"))(t), "is a file"),
+    Case("an empty .gguf model", lambda t: _cli("eval", "--model", str(_file(t, "m.gguf", "")))(t), "is empty"),
+    Case("a model without attention (Mamba)", lambda t: _cli("eval", "--model", str(_mamba(t)))(t),
+         "has no attention heads"),
+    Case("run --resume after the text file changed", _resume_changed_text, "the text changed"),
 ]
 
 

@@ -21,6 +21,7 @@ def test_readme_has_the_python_blocks_checked_here():
     assert len(BLOCKS) == len(CHECK)
 
 
+@pytest.mark.slow  # a fresh interpreter per block, each importing torch and running the real model
 @pytest.mark.parametrize("index", range(len(BLOCKS)))
 def test_readme_block_runs_alone_in_a_fresh_interpreter(index, tmp_path):
     script = tmp_path / f"block{index}.py"

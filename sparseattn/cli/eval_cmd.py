@@ -10,6 +10,7 @@ from rich.table import Table
 
 from ..core.errors import SparseAttnError
 from ..core.files import check_writable, write_atomic
+from ..core.invariants import check_rows
 from ..methods.registry import parse_params
 from ._app import app, console, fail
 from .options import flag, parse_layers, parse_method_options
@@ -47,9 +48,11 @@ def eval_cmd(
         layer_list = parse_layers(layers)
         if device not in ("cpu", "cuda"):
             raise SparseAttnError(f"--device must be cpu or cuda, got {device!r}")
+        if tokens is not None and tokens < 2:
+            raise SparseAttnError(f"--tokens {tokens}: a window needs at least 2 tokens")
         content = load_text(text)
         _, kind, _ = load_tokenizer(model)
-        tokens = tokens or (1024 if kind == "decoder" else 256)
+        tokens = tokens if tokens is not None else (1024 if kind == "decoder" else 256)
         if kind == "decoder":
             check_text_fits(model, content, tokens)
         with console.status(f"loading {model} ..."):
@@ -73,6 +76,7 @@ def _decoder(lm, content: str, label: str, tokens: int, method: str, params: dic
             r = perplexity(lm, content, tokens, name, layers, **p)
             r.text = label
             results.append(r)
+    check_rows([r.to_dict() for r in results], "eval")  # finite, density in [0, 1], before anything is printed
     table = Table(title=f"{lm.name} on {label}, {tokens} tokens")
     for col in ("method", "parameters", "perplexity", "vs dense", "density", "seconds"):
         table.add_column(col)
@@ -93,6 +97,7 @@ def _encoder(lm, text: str, tokens: int, method: str, params: dict, layers) -> l
     with console.status(f"{method}: embedding passages of {tokens} tokens ..."):
         r = embedding_fidelity(lm, method, tokens, layers, texts=texts, per_text=24 if texts is None else 8,
                                **params)
+    check_rows([r.to_dict()], "eval")
     table = Table(title=f"{lm.name}: embeddings of {r.n_passages} passages of {tokens} tokens")
     for col in ("method", "parameters", "cosine to dense", "worst passage", "retrieval agreement", "density"):
         table.add_column(col)

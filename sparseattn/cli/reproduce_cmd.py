@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 
 from ..core.errors import SparseAttnError
+from ..core.files import check_out_dir
 from ._app import app, console, fail
 
 
@@ -18,8 +19,9 @@ from ._app import app, console, fail
 def reproduce_cmd(
     paper: str = typer.Option("all", help="sofa, star, pade or all"),
     out: Path = typer.Option(None, help="output directory (default runs/reproduce-<timestamp>)"),
-    write_docs: bool = typer.Option(False, "--write-docs", help="regenerate docs/reproduce.md and the README's claims "
-                                    "table from this run's reproduce.json (and copy its figures to docs/)"),
+    write_docs: bool = typer.Option(False, "--write-docs/--no-write-docs",
+                                    help="regenerate docs/reproduce.md and the README's claims table from this run's "
+                                    "reproduce.json (and copy its figures to docs/)"),
 ) -> None:
     """Every headline claim of the SOFA, STAR and PADE abstracts: paper vs ours, ratio, assumptions, levers."""
     from ..report.reproduce import PAPERS, claim_rows, reproduce
@@ -28,6 +30,7 @@ def reproduce_cmd(
     out = out or Path("runs") / datetime.now().strftime("reproduce-%Y%m%d-%H%M%S")
     start = time.perf_counter()
     try:
+        check_out_dir(out)
         with console.status("simulating ...") as status:
             claims = reproduce(papers, out, progress=lambda p: status.update(f"simulating {p.upper()} claims ..."))
     except (SparseAttnError, ValueError) as err:

@@ -60,7 +60,8 @@ def simulate_cmd(
             raise SparseAttnError(f"--batch {batch}: need at least 1 sequence")
         a = load_arch(arch)
         given = {"--iso": iso_pade, "--density": density is not None, "--trace": trace is not None,
-                 "--mapping": mapping is not None, "--q-tile": q_tile is not None, "--k-tile": k_tile is not None}
+                 "--mapping": mapping is not None, "--q-tile": q_tile is not None, "--k-tile": k_tile is not None,
+                 "--technology": technology is not None}
         _check_options(a, [k for k, v in given.items() if v])
         tech = load_technology(technology) if technology is not None else None
         if iso_pade:
@@ -91,7 +92,9 @@ NEEDS = {"--iso": ("normalisable", "it cannot be normalised to another node, clo
          "--trace": ("runs_trace", "it runs dense attention of the shape, whatever the trace"),
          "--mapping": ("mapping", "it takes no mapping (no tiles)"),
          "--q-tile": ("mapping", "it takes no mapping (no tiles)"),
-         "--k-tile": ("mapping", "it takes no mapping (no tiles)")}
+         "--k-tile": ("mapping", "it takes no mapping (no tiles)"),
+         "--technology": ("uses_technology", "its energy is its board power and its area its die, not a technology "
+                          "table's")}
 
 
 def _check_options(arch: Any, given: list[str]) -> None:

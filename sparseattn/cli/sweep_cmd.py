@@ -28,7 +28,8 @@ def sweep_cmd(
     """Dense vs the oracles (top-k, threshold, block top-k) over a sweep of densities: table, results.json, plot."""
     from pydantic import ValidationError
 
-    from ..core.files import set_aside
+    from ..core.files import check_out_dir, set_aside
+    from ..core.invariants import check_rows
     from ..eval.sweep import SweepConfig, load_rows, with_relative_increase
     from ..models.loader import load_model
     from ..report import perplexity_rows_markdown, plot_perplexity_vs_density
@@ -52,10 +53,12 @@ def sweep_cmd(
     try:
         if restart and (out / "results.json").exists():
             console.print(f"moved {out / 'results.json'} aside to {set_aside(out / 'results.json')}")
+        check_out_dir(out)
         load_rows(out, config)  # a corrupt or foreign results file is refused before the model loads
         with console.status(f"loading {config.model} ..."):
             lm = load_model(config.model)
         rows = _run_with_progress(config, out, lm)
+        check_rows(rows, "sweep")  # finite, densities in [0, 1], before the table and plot are written
     except SparseAttnError as err:
         fail(str(err))
         return

@@ -23,9 +23,9 @@ upper triangle is never scored (3.6x faster than one full ``[Nq, Nk]`` slab at 2
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from functools import cached_property
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import torch
 
@@ -36,6 +36,11 @@ from .result import SparseResult
 from .selection import Selection
 from .shape import chunk_valid_mask
 from .workload import Workload
+
+C = TypeVar("C")  # a method's counts (a dataclass)
+Ctx = TypeVar("Ctx")  # its per-call context (prepare)
+Pred = TypeVar("Pred")  # its prediction of a block (predict)
+Choice = TypeVar("Choice")  # its selection of a block (select): a keep mask, or a record with a ``keep`` field
 
 
 @dataclass(frozen=True)
@@ -82,32 +87,55 @@ def row_blocks(call: AttentionCall, block_rows: int) -> Iterator[RowBlock]:
         yield RowBlock(call, a, b, shape.offset + b if shape.causal else shape.k_len)
 
 
-class Tally:
-    """What the steps counted: scalars summed over blocks (``add``) and per-block items kept in order
-    (``append``). :meth:`Method.count` turns it into the trace. ``counting`` is false when no trace will be made
-    (:func:`select_pairs`): a step may then skip work done only for the trace (never work that decides the pairs)."""
+@dataclass
+class NoCounts:
+    """The counts of a method whose steps count nothing (its trace comes from the kept pairs alone)."""
 
-    def __init__(self, counting: bool = True) -> None:
+
+class Tally(Generic[C]):
+    """What the steps counted, in the method's declared counts type ``C`` (a dataclass of float counters, summed
+    over blocks, and list fields, per-block items kept in order): :meth:`Method.count` turns it into the trace.
+    Every name is checked against the declaration -- a typo'd counter is an error where it is added or read, never
+    a silent zero. ``counting`` is false when no trace will be made (:func:`select_pairs`): a step may then skip
+    work done only for the trace (never work that decides the pairs)."""
+
+    def __init__(self, counts_type: type[C], counting: bool = True) -> None:
         self.counting = counting
-        self.sums: dict[str, float] = {}
-        self.items: dict[str, list[Any]] = {}
+        self.counts: C = counts_type()
+        self._fields = {f.name for f in fields(counts_type)}  # type: ignore[arg-type]
+
+    def _field(self, name: str, kind: type) -> None:
+        """``name`` must be a declared counter of ``kind`` (``float``: a sum, ``list``: per-block items)."""
+        if name not in self._fields or not isinstance(getattr(self.counts, name), kind):
+            declared = [n for n in self._fields if isinstance(getattr(self.counts, n), kind)]
+            raise KeyError(f"{type(self.counts).__name__} declares no {kind.__name__} counter {name!r} "
+                           f"(it declares: {', '.join(declared) or 'none'})")
 
     def add(self, **counts: float) -> None:
+        """Add to declared float counters (``tally.add(v_reads=n)``)."""
         for name, value in counts.items():
-            self.sums[name] = self.sums.get(name, 0.0) + float(value)
+            self._field(name, float)
+            setattr(self.counts, name, getattr(self.counts, name) + float(value))
 
     def append(self, name: str, item: Any) -> None:
-        self.items.setdefault(name, []).append(item)
+        """Append a per-block item to the declared list field ``name``."""
+        self._field(name, list)
+        getattr(self.counts, name).append(item)
 
     def __getitem__(self, name: str) -> float:
-        return self.sums.get(name, 0.0)
+        """A declared float counter's sum (zero when no block added to it; a name not declared is an error)."""
+        self._field(name, float)
+        return getattr(self.counts, name)
 
 
-class Method:
-    """A sparse-attention method as four steps (see the module docstring). Subclasses set ``name`` and
-    override the steps; ``params`` is the method's validated parameter model."""
+class Method(Generic[Ctx, Pred, Choice, C]):
+    """A sparse-attention method as four steps (see the module docstring), generic over its per-call context
+    ``Ctx``, its block prediction ``Pred``, its selection ``Choice`` and its counts ``C`` (the dataclass its steps
+    add to, ``counts``). Subclasses set ``name`` and ``counts`` and override the steps; ``params`` is the method's
+    validated parameter model."""
 
     name: str = ""
+    counts: type[C] = NoCounts  # type: ignore[assignment]
 
     def __init__(self, params: Any) -> None:
         self.p = params
@@ -116,22 +144,22 @@ class Method:
         """Query rows per block (the driver's chunk)."""
         return 128
 
-    def prepare(self, call: AttentionCall) -> Any:
+    def prepare(self, call: AttentionCall) -> Ctx:
         """Per-call context of the predictor (default: nothing)."""
-        return None
+        return None  # type: ignore[return-value]
 
-    def predict(self, ctx: Any, block: RowBlock, tally: Tally) -> Any:
+    def predict(self, ctx: Ctx, block: RowBlock, tally: Tally[C]) -> Pred:
         raise NotImplementedError
 
-    def select(self, ctx: Any, block: RowBlock, prediction: Any, tally: Tally) -> torch.Tensor | Any:
+    def select(self, ctx: Ctx, block: RowBlock, prediction: Pred, tally: Tally[C]) -> Choice:
         raise NotImplementedError
 
-    def attend(self, ctx: Any, block: RowBlock, prediction: Any, chosen: Any, tally: Tally) -> torch.Tensor:
+    def attend(self, ctx: Ctx, block: RowBlock, prediction: Pred, chosen: Choice, tally: Tally[C]) -> torch.Tensor:
         """Exact attention on the kept pairs (softmax of the exact logits over them, times V). Consumes
         ``block.scores`` (the softmax runs in place)."""
         return attend_kept(block.scores, kept_mask(chosen), block.v, block.call.q.dtype)
 
-    def count(self, ctx: Any, call: AttentionCall, keep: torch.Tensor, tally: Tally) -> Workload:
+    def count(self, ctx: Ctx, call: AttentionCall, keep: torch.Tensor, tally: Tally[C]) -> Workload:
         raise NotImplementedError
 
     def memory_parts(self, call: AttentionCall) -> dict[str, float]:
@@ -150,7 +178,7 @@ class Method:
         """Raise a clear error when gradients cannot flow through this method's output (default: they can --
         through the exact attention on the kept pairs, the selection being a constant)."""
 
-    def score(self, prediction: Any) -> torch.Tensor | None:
+    def score(self, prediction: Pred) -> torch.Tensor | None:
         """The predicted importance of the block's pairs (higher first), used to order kept pairs: the
         prediction itself when it is a tensor, else ``None``."""
         return prediction if isinstance(prediction, torch.Tensor) else None
@@ -174,13 +202,13 @@ def _full_keep(call: AttentionCall) -> torch.Tensor:
     return torch.zeros(s.batch, s.heads, s.q_len, s.k_len, dtype=torch.bool, device=call.q.device)
 
 
-def run_method(method: Method, call: AttentionCall) -> SparseResult:
+def run_method(method: Method[Any, Any, Any, Any], call: AttentionCall) -> SparseResult:
     """Run ``method`` on ``call``: predict, select and attend block by block, then count. ``prepare`` and
     ``count`` never record gradients; the attend step does when the inputs require them."""
     check_memory(method.memory_parts(call), f"method {method.name!r} on {_describe(call.shape)}", call.q.device)
     with torch.no_grad():
         ctx = method.prepare(call)
-    tally = Tally()
+    tally = Tally(method.counts)
     s = call.shape
     blocks = list(row_blocks(call, method.block_rows(call)))
     out = torch.empty_like(call.q)
@@ -211,7 +239,7 @@ def device_description(device: torch.device) -> str:
     return f"cpu: {torch.backends.cpu.get_cpu_capability()}"
 
 
-def select_pairs(method: Method, call: AttentionCall) -> Selection:
+def select_pairs(method: Method[Any, Any, Any, Any], call: AttentionCall) -> Selection:
     """Only the selection of ``method`` on ``call`` (predict and select, no attention), with the predicted
     scores of the kept pairs when the method's prediction is a score tensor."""
     parts = method.memory_parts(call)
@@ -222,7 +250,7 @@ def select_pairs(method: Method, call: AttentionCall) -> Selection:
     check_memory(parts, f"selection of {method.name!r} on {_describe(call.shape)}", call.q.device)
     with torch.no_grad():
         ctx = method.prepare(call)
-    tally = Tally(counting=False)
+    tally = Tally(method.counts, counting=False)
     keep = _full_keep(call)
     score: torch.Tensor | None = None
     for block in row_blocks(call, method.block_rows(call)):

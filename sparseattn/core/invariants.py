@@ -25,8 +25,9 @@ from .errors import SparseAttnError
 MAX_SEQ = 2**32  # tokens per sequence a simulation accepts (see the module docstring)
 MAX_BATCH = 2**16  # sequences per batch a simulation accepts
 # key fragments of a non-negative physical quantity (energies, times, bytes, counts, areas, powers, rates)
-PHYSICAL = ("energy", "latency", "time", "cycles", "bytes", "_mb", "_gb", "pj", "mj", "power", "area", "mm2",
-            "ops", "gops", "tokens_per_s", "count", "reads", "seconds", "_s", "_ms", "_j", "_w", "utilisation")
+PHYSICAL = ("energy", "latency", "cycles", "bytes", "power", "area", "mm2", "gops", "tokens_per_s", "seconds",
+            "utilisation")
+PHYSICAL_SUFFIX = ("_s", "_ms", "_j", "_mj", "_pj", "_w", "_mb", "_gb")
 FRACTION = ("density", "fraction", "recall")
 
 
@@ -47,7 +48,7 @@ def _kind(key: str) -> str | None:
     k = key.lower()
     if any(f in k for f in FRACTION):
         return "fraction"
-    if any(f in k for f in PHYSICAL):
+    if any(f in k for f in PHYSICAL) or k.endswith(PHYSICAL_SUFFIX):
         return "physical"
     return None
 

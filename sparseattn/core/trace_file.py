@@ -161,7 +161,7 @@ class SampleRecord(_Strict):
 class TraceRecord(_Strict):
     format_version: Literal[3]
     shape: ShapeRecord
-    ops: list[OpRecord]
+    ops: list[OpRecord] = Field(min_length=1, description="op counts: a trace without any is no work to simulate")
     profile: ProfileRecord | None = None
     extra_reads: dict[str, Count] = Field(default_factory=dict)
     read_basis: dict[str, str] = Field(default_factory=dict)

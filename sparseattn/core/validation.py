@@ -95,7 +95,7 @@ def validate_qkv(
 
 
 def _max_abs(x: torch.Tensor) -> float:
-    lo, hi = torch.aminmax(x)
+    lo, hi = torch.aminmax(x.detach())
     return max(abs(float(lo)), abs(float(hi)))
 
 
@@ -108,8 +108,8 @@ def check_logit_range(q: torch.Tensor, k: torch.Tensor, scale: float) -> None:
     qa, ka, d = _max_abs(q), _max_abs(k), q.shape[-1]
     if qa * ka * d * max(scale, 1.0) < limit:
         return
-    qn = float(torch.linalg.vector_norm(q, dim=-1, dtype=torch.float64).max())
-    kn = float(torch.linalg.vector_norm(k, dim=-1, dtype=torch.float64).max())
+    qn = float(torch.linalg.vector_norm(q.detach(), dim=-1, dtype=torch.float64).max())
+    kn = float(torch.linalg.vector_norm(k.detach(), dim=-1, dtype=torch.float64).max())
     bound = qn * kn * max(scale, 1.0)
     if bound < limit:
         return

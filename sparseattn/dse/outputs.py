@@ -105,7 +105,14 @@ def summary(space: Space, result: StudyResult, base: TrialOutcome | None) -> dic
 
 
 def write_outputs(space: Space, result: StudyResult, out: Path, with_baseline: bool = True) -> dict[str, Path]:
-    """Write every output (module docstring) into ``out``; returns them by name."""
+    """Write every output (module docstring) into ``out``; returns them by name. Every measured trial's objectives
+    and metrics hold the result invariants (:mod:`sparseattn.core.invariants`) before anything is written."""
+    from ..core.invariants import check_tree
+
+    for r in result.records:
+        if r.ok:
+            where = f"study {result.study_name} trial {r.number}"
+            check_tree({"objectives": r.objectives, "metrics": r.metrics}, where)
     out.mkdir(parents=True, exist_ok=True)
     base = baseline(space) if with_baseline else None
     paths = {"trials.csv": write_atomic(out / "trials.csv", trials_csv(space, result.records))}

@@ -105,12 +105,12 @@ def check_storage(url: str, what: str = "--storage") -> None:
     try:
         parsed = make_url(url)
         dialect = parsed.get_dialect()
+    except sqlalchemy.exc.NoSuchModuleError:  # (a subclass of ArgumentError)
+        raise SparseAttnError(f"{what} {url!r}: unknown database scheme {parsed.drivername!r}; use "
+                              "sqlite:///path/study.db or postgresql://user@host/db") from None
     except sqlalchemy.exc.ArgumentError as err:
         raise SparseAttnError(f"{what} {url!r} is not a storage URL ({err}); use sqlite:///path/study.db or "
                               "postgresql://user@host/db") from None
-    except sqlalchemy.exc.NoSuchModuleError:
-        raise SparseAttnError(f"{what} {url!r}: unknown database scheme {parsed.drivername!r}; use "
-                              "sqlite:///path/study.db or postgresql://user@host/db") from None
     try:
         dialect.import_dbapi()
     except ImportError as err:

@@ -135,6 +135,7 @@ def _simulate_kind(gpu: GpuArch, trace: Workload, shape: Shape | None = None, ma
 # a GPU runs dense attention of the shape (no trace, no mapping, no buffers to fit, no iso setting); its area is
 # its published die, and it has no on-chip SRAM model
 CAPABILITIES = Capabilities(method=lambda gpu: "dense", runs_trace=False, mapping=None, check_fit=None,
-                            area_mm2=lambda gpu, tech: gpu.die_area_mm2, sram_kb=None, normalisable=False)
+                            area_mm2=lambda gpu, tech: gpu.die_area_mm2, sram_kb=None, normalisable=False,
+                            uses_technology=False)
 
 register_kind(ArchKind("gpu", GpuArch, _simulate_kind, CAPABILITIES, noun="GPU"))

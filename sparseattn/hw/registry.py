@@ -51,7 +51,9 @@ class Capabilities:
       default mapping) do not fit its buffers; ``None``: it has no buffers to fit;
     * ``area_mm2(arch, tech)`` -- its area without simulating it; ``None``: no area model;
     * ``sram_kb(arch)`` -- its total on-chip SRAM; ``None``: no SRAM model;
-    * ``normalisable`` -- :func:`~sparseattn.hw.normalise.iso` and :func:`~sparseattn.hw.normalise.at_node` apply.
+    * ``normalisable`` -- :func:`~sparseattn.hw.normalise.iso` and :func:`~sparseattn.hw.normalise.at_node` apply;
+    * ``uses_technology`` -- its energy and area come from a technology table (``False``: a GPU's board power and
+      die area), so ``--technology`` changes its result.
     """
 
     method: Callable[[Any], str]
@@ -61,6 +63,7 @@ class Capabilities:
     area_mm2: Callable[[Any, Technology], float] | None
     sram_kb: Callable[[Any], float] | None
     normalisable: bool
+    uses_technology: bool = True
 
 
 @dataclass(frozen=True)

@@ -99,7 +99,8 @@ def _capabilities(arch: ReplicatedArch) -> Capabilities:
     base = capabilities(arch.base)
     return Capabilities(method=_on_base(base.method), runs_trace=base.runs_trace, mapping=_on_base(base.mapping),
                         check_fit=_on_base(base.check_fit), area_mm2=_times_copies(base.area_mm2),
-                        sram_kb=_times_copies(base.sram_kb), normalisable=False)
+                        sram_kb=_times_copies(base.sram_kb), normalisable=False,
+                        uses_technology=base.uses_technology)
 
 
 register_kind(ArchKind("replicated", ReplicatedArch, _simulate, _capabilities, noun="replicated architecture"))

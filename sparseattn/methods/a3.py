@@ -61,9 +61,18 @@ class _Search:
     partial: torch.Tensor  # sum of their taken products
 
 
+@dataclass
+class A3Counts:
+    """What A3's steps count: the candidates its greedy search scores exactly."""
+
+    candidates: float = 0.0
+
+
 @register("a3", A3Params, "A3: greedy candidate search over sorted key columns, exact scores, threshold",
           (Knob("delta", 0.5, 20.0, "up", "linear", source="logit gaps, as the threshold oracle's delta"),))
 class A3(Baseline):
+    counts = A3Counts
+
     def block_rows(self, call: AttentionCall) -> int:
         return self.p.chunk_rows
 
@@ -79,11 +88,11 @@ class A3(Baseline):
         s = call.shape
         return ceil_count(s.valid_keys_per_row(call.q.device), self.p.m_ratio)
 
-    def predict(self, m: torch.Tensor, block: RowBlock, tally: Tally) -> _Search:
+    def predict(self, m: torch.Tensor, block: RowBlock, tally: Tally[A3Counts]) -> _Search:
         k = block.k.float().repeat_interleave(block.call.shape.group_size, dim=1)
         return _Search(*greedy_search(block.q.float(), k, block.valid, m[block.row0 : block.row1]))
 
-    def select(self, m: torch.Tensor, block: RowBlock, found: _Search, tally: Tally) -> torch.Tensor:
+    def select(self, m: torch.Tensor, block: RowBlock, found: _Search, tally: Tally[A3Counts]) -> torch.Tensor:
         best = found.partial.masked_fill(~block.valid, NEG_INF).argmax(dim=-1, keepdim=True)
         cand = (block.valid & found.touched).scatter(-1, best, True)
         tally.add(candidates=cand.sum())
@@ -93,7 +102,7 @@ class A3(Baseline):
     def score(self, found: _Search) -> torch.Tensor:
         return found.partial
 
-    def count_prediction(self, w: Workload, m: torch.Tensor, call: AttentionCall, tally: Tally) -> None:
+    def count_prediction(self, w: Workload, m: torch.Tensor, call: AttentionCall, tally: Tally[A3Counts]) -> None:
         shape, p = call.shape, self.p
         iters = float(m.sum()) * shape.batch * shape.heads
         d = shape.head_dim

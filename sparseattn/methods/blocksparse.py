@@ -210,10 +210,22 @@ def expand_blocks(blocks: torch.Tensor, heads: int, bq: int, bk: int, rows: int,
     return x[..., :width]
 
 
+@dataclass
+class StarBlockCounts:
+    """What block-sparse STAR's steps count: kept key blocks and the online-softmax rescales of a flash kernel
+    visiting them in descending predicted score and in key order."""
+
+    kept_blocks: float = 0.0
+    rescales_sorted: float = 0.0
+    rescales_index: float = 0.0
+
+
 @register("star_block", StarBlockParams, "block-sparse STAR: DLZS/pooled/PADE block prediction, segment top-k, SU-FA",
           (Knob("ratio", 0.02, 1.0, "up", "log", source="the parameter's range (0, 1]"),))
 class StarBlock(Method):
     """The CPU reference of block-sparse STAR attention (see the module docstring)."""
+
+    counts = StarBlockCounts
 
     def block_rows(self, call: AttentionCall) -> int:
         return self.p.block_q * max(1, 128 // self.p.block_q)
@@ -225,12 +237,12 @@ class StarBlock(Method):
         bq = self.p.block_q
         return block.row0 // bq, math.ceil(block.row1 / bq)
 
-    def predict(self, ctx: _Ctx, block: RowBlock, tally: Tally) -> BlockScores:
+    def predict(self, ctx: _Ctx, block: RowBlock, tally: Tally[StarBlockCounts]) -> BlockScores:
         a0, a1 = self._span(block)
         scores = predict_block_scores(ctx.codes, ctx.plan, a0, a1, self.p.group_shared)
         return BlockScores(scores, block.call.shape.heads, block.rows, block.width, self.p.block_q, self.p.block_k)
 
-    def select(self, ctx: _Ctx, block: RowBlock, prediction: BlockScores, tally: Tally) -> BlockChoice:
+    def select(self, ctx: _Ctx, block: RowBlock, prediction: BlockScores, tally: Tally[StarBlockCounts]) -> BlockChoice:
         a0, _ = self._span(block)
         blocks, num, order = select_blocks(prediction.scores, ctx.plan, a0, self.p.mass)
         tally.add(kept_blocks=float(num.sum()))
@@ -242,7 +254,8 @@ class StarBlock(Method):
         blocks by)."""
         return prediction.pairs()
 
-    def attend(self, ctx: _Ctx, block: RowBlock, prediction: BlockScores, chosen: BlockChoice, tally: Tally):
+    def attend(self, ctx: _Ctx, block: RowBlock, prediction: BlockScores, chosen: BlockChoice,
+               tally: Tally[StarBlockCounts]):
         exact = block.scores
         tk = chosen.order.shape[-1]
         tiles = _tile_max(exact, chosen.keep, self.p.block_k)  # [B, H, rows, t]
@@ -256,7 +269,7 @@ class StarBlock(Method):
         out = attend_kept(exact, chosen.keep | empty, block.v, block.call.q.dtype)
         return out.masked_fill(empty, 0)
 
-    def count(self, ctx: _Ctx, call: AttentionCall, keep: torch.Tensor, tally: Tally) -> Workload:
+    def count(self, ctx: _Ctx, call: AttentionCall, keep: torch.Tensor, tally: Tally[StarBlockCounts]) -> Workload:
         w = formal_workload(call.shape, keep, dtype_bits(call.q.dtype), self.name, self.p.model_dump())
         count_prediction(w, call.shape, self.p, ctx.plan, dtype_bits(call.q.dtype))
         w.meta.update(

@@ -48,8 +48,9 @@ class Hashes:
         group = call.shape.group_size
         self.q_sign = ((call.q.float() @ proj) > 0).float().mul_(2).sub_(1)  # [B, H, Nq, bits]
         self.k_sign = ((call.k.float() @ proj) > 0).float().mul_(2).sub_(1).repeat_interleave(group, dim=1)
-        self.q_norm = call.q.float().norm(dim=-1, keepdim=True)
-        knorm = quantize_symmetric(call.k.float().norm(dim=-1, keepdim=True), p.norm_bits).dequantize().float()
+        self.q_norm = call.q.double().norm(dim=-1, keepdim=True).float()  # float64: no overflow in the squares
+        k_norm = call.k.double().norm(dim=-1, keepdim=True).float()
+        knorm = quantize_symmetric(k_norm, p.norm_bits).dequantize().float()
         self.k_norm = knorm.repeat_interleave(group, dim=1).transpose(-1, -2)  # [B, H, 1, Nk]
         self.bits, self.scale = p.hash_bits, call.scale
 

@@ -67,18 +67,28 @@ class _Rounds:
     round2: torch.Tensor  # at bits2
 
 
+@dataclass
+class EnergonCounts:
+    """What Energon's steps count: first-round survivors and second-round (query tile, key) fetches."""
+
+    round1_survivors: float = 0.0
+    round2_fetches: float = 0.0
+
+
 @register("energon", EnergonParams, "Energon: 2-bit then 4-bit multi-round filtering by mean/max thresholds",
           (Knob("alpha2", -1.0, 0.9, "down", "linear", source="mean - (max - mean) to near the max"),
            Knob("alpha1", -1.0, 0.9, "down", "linear", grid=(-0.2, 0.0),
                 source="round 1 at the default 0 and at the least aggressive setting of bench_baselines")))
 class Energon(Baseline):
+    counts = EnergonCounts
+
     def prepare(self, call: AttentionCall) -> tuple[LowPrecision, LowPrecision]:
         return LowPrecision.of(call, self.p.bits1), LowPrecision.of(call, self.p.bits2)
 
-    def predict(self, low: tuple[LowPrecision, LowPrecision], block: RowBlock, tally: Tally) -> _Rounds:
+    def predict(self, low: tuple[LowPrecision, LowPrecision], block: RowBlock, tally: Tally[EnergonCounts]) -> _Rounds:
         return _Rounds(*(lp.logits(block.row0, block.rows, block.width) for lp in low))
 
-    def select(self, low: object, block: RowBlock, pred: _Rounds, tally: Tally) -> torch.Tensor:
+    def select(self, low: object, block: RowBlock, pred: _Rounds, tally: Tally[EnergonCounts]) -> torch.Tensor:
         r1, r2, valid = pred.round1, pred.round2, block.valid
         keep1 = keep_predicted_max(mean_max_keep(r1, valid.expand_as(r1), self.p.alpha1), r1, valid)
         tally.add(round1_survivors=keep1.sum(),
@@ -89,7 +99,7 @@ class Energon(Baseline):
     def score(self, pred: _Rounds) -> torch.Tensor:
         return pred.round2
 
-    def count_prediction(self, w: Workload, low: object, call: AttentionCall, tally: Tally) -> None:
+    def count_prediction(self, w: Workload, low: object, call: AttentionCall, tally: Tally[EnergonCounts]) -> None:
         shape, p = call.shape, self.p
         valid, survivors = float(shape.valid_pairs), tally["round1_survivors"]
         d = shape.head_dim

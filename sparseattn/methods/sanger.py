@@ -17,6 +17,7 @@ Extra DRAM reads: the 4-bit copies of Q and K the predictor streams.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
@@ -38,24 +39,35 @@ class SangerParams(BaselineParams):
     block_rows: int = Field(16, ge=1, description="pack: sub-rows per block")
 
 
+@dataclass
+class SangerCounts:
+    """What Sanger's steps count: kept pairs and the sub-rows pack-and-split packs them into."""
+
+    kept: float = 0.0
+    subrows: float = 0.0
+
+
 @register("sanger", SangerParams, "Sanger: 4-bit predicted softmax, global threshold, pack-and-split (MICRO'21)",
           (Knob("threshold", 1e-5, 0.05, "down", "log", source="predicted probabilities; Sanger's default 2e-3 "
                 "mid-range in decades"),))
 class Sanger(Baseline):
+    counts = SangerCounts
+
     def prepare(self, call: AttentionCall) -> LowPrecision:
         return LowPrecision.of(call, self.p.bits, self.p.granularity)
 
-    def predict(self, low: LowPrecision, block: RowBlock, tally: Tally) -> torch.Tensor:
+    def predict(self, low: LowPrecision, block: RowBlock, tally: Tally[SangerCounts]) -> torch.Tensor:
         return low.block_logits(block)
 
-    def select(self, low: LowPrecision, block: RowBlock, pred: torch.Tensor, tally: Tally) -> torch.Tensor:
+    def select(self, low: LowPrecision, block: RowBlock, pred: torch.Tensor,
+               tally: Tally[SangerCounts]) -> torch.Tensor:
         keep = keep_predicted_max(torch.softmax(pred, dim=-1) > self.p.threshold, pred, block.valid)
         nnz = keep.sum(dim=-1)
         tally.add(subrows=torch.div(nnz + self.p.subrow - 1, self.p.subrow, rounding_mode="floor").sum(),
                   kept=nnz.sum())
         return keep
 
-    def count_prediction(self, w: Workload, low: LowPrecision, call: AttentionCall, tally: Tally) -> None:
+    def count_prediction(self, w: Workload, low: LowPrecision, call: AttentionCall, tally: Tally[SangerCounts]) -> None:
         shape, p = call.shape, self.p
         valid = float(shape.valid_pairs)
         w.add("predict", "mac", p.bits, valid * shape.head_dim, Per.PAIR_DIM)

@@ -138,9 +138,20 @@ def _accumulate(state: dict, probs: torch.Tensor, out: torch.Tensor) -> None:
     state["head_imp"] = himp if state["head_imp"] is None else state["head_imp"] + himp
 
 
+@dataclass
+class SpAttenCounts:
+    """What SpAtten's steps count: kept pairs whose LSBs are re-fetched, the rows that re-fetch, LSB fetches."""
+
+    refetched_pairs: float = 0.0
+    refetch_rows: float = 0.0
+    lsb_fetches: float = 0.0
+
+
 @register("spatten", SpAttenParams, "SpAtten: cascade token/head pruning, progressive quantisation (HPCA'21)",
           (Knob("token_keep", 0.05, 1.0, "up", "linear", source="the parameter's range (0, 1]"),))
 class SpAtten(Method):
+    counts = SpAttenCounts
+
     fresh = True  # a call that starts from the caller's state (False: the second pass of a standalone call)
 
     def run(self, call: AttentionCall) -> SparseResult:
@@ -167,11 +178,11 @@ class SpAtten(Method):
         k_msb = QuantizedTensor(truncated_keys(kq.values, p.total_bits, p.msb_bits), kq.scale, p.total_bits)
         return _Cascade(state, tokens, heads, work, qq, kq, k_msb)
 
-    def predict(self, c: _Cascade, block: RowBlock, tally: Tally) -> torch.Tensor:
+    def predict(self, c: _Cascade, block: RowBlock, tally: Tally[SpAttenCounts]) -> torch.Tensor:
         s = block.call.shape
         return grouped_int_logits(c.q, c.k_msb, 0, s.q_len, s.k_len, s.heads, block.call.scale)
 
-    def select(self, c: _Cascade, block: RowBlock, msb: torch.Tensor, tally: Tally) -> torch.Tensor:
+    def select(self, c: _Cascade, block: RowBlock, msb: torch.Tensor, tally: Tally[SpAttenCounts]) -> torch.Tensor:
         s, dev = block.call.shape, block.call.q.device
         keep = block.valid[None, None] & c.tokens[:, None, None, :]
         if s.causal:  # a row always sees its own token
@@ -179,7 +190,7 @@ class SpAtten(Method):
             keep[..., rows, rows + s.k_len - s.q_len] = True
         return (keep & c.heads[:, :, None, None]).expand(s.batch, s.heads, s.q_len, s.k_len).clone()
 
-    def attend(self, c: _Cascade, block: RowBlock, msb: torch.Tensor, keep: torch.Tensor, tally: Tally):
+    def attend(self, c: _Cascade, block: RowBlock, msb: torch.Tensor, keep: torch.Tensor, tally: Tally[SpAttenCounts]):
         call, p = block.call, self.p
         alive_rows = keep.any(dim=-1, keepdim=True)
         probs_msb = torch.softmax(msb.masked_fill(~keep, float("-inf")), dim=-1).nan_to_num(0.0)
@@ -198,7 +209,7 @@ class SpAtten(Method):
                   lsb_fetches=tile_shared(keep & refetch, call.shape.group_size, p.fetch_rows))
         return out.to(call.q.dtype)
 
-    def count(self, c: _Cascade, call: AttentionCall, keep: torch.Tensor, tally: Tally) -> Workload:
+    def count(self, c: _Cascade, call: AttentionCall, keep: torch.Tensor, tally: Tally[SpAttenCounts]) -> Workload:
         shape, p, d = call.shape, self.p, call.shape.head_dim
         w = formal_workload(shape, keep, p.formal_bits, self.name, p.model_dump())
         kept, refetched = float(keep.sum()), tally["refetched_pairs"]

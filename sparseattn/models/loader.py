@@ -208,17 +208,66 @@ def _quiet():
         hf_logging.set_verbosity(verbosity)
 
 
+GGUF_MAGIC = b"GGUF"
+MIN_VOCAB = 256  # fewer tokens than bytes: only special tokens, the vocabulary files are missing
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return (text[0] if text else type(err).__name__)[:200]
+
+
+def _read_config(name: str, directory: Path, extra: dict[str, str]) -> Any:
+    """The model's configuration, or an error naming the model: a GGUF file that is empty or not GGUF, a
+    config.json that is not JSON or names no known model type."""
+    from transformers import AutoConfig
+
+    if extra:
+        path = directory / extra["gguf_file"]
+        if path.stat().st_size == 0:
+            raise InvalidParameterError(f"model {name!r}: the GGUF file is empty")
+        with open(path, "rb") as f:
+            if f.read(4) != GGUF_MAGIC:
+                raise InvalidParameterError(f"model {name!r} is not a readable GGUF file (no GGUF header)")
+    try:
+        with _quiet():
+            return AutoConfig.from_pretrained(str(directory), **extra)
+    except Exception as err:  # transformers raises OSError, ValueError, KeyError, JSON and GGUF reader errors
+        where = "the GGUF file" if extra else "its config.json"
+        raise InvalidParameterError(f"model {name!r}: {where} cannot be read ({_first_line(err)})") from None
+
+
+def _check_supported(name: str, config: Any) -> None:
+    """Only models with self-attention layers the patch can replace, decoder-only or encoder-only."""
+    if getattr(config, "is_encoder_decoder", False):
+        raise InvalidParameterError(f"model {name!r} is an encoder-decoder ({config.model_type}); sparseattn runs "
+                                    "decoder-only and encoder-only models")
+    heads = getattr(config, "num_attention_heads", None)
+    if not heads:
+        raise InvalidParameterError(f"model {name!r} ({config.model_type}) has no attention heads in its "
+                                    "configuration; sparseattn needs a Transformer with self-attention")
+
+
 @lru_cache(maxsize=4)
 def load_tokenizer(name_or_path: str) -> tuple[Any, Kind, int]:
     """``(tokenizer, kind, context length)`` of a model, without its weights: what the CLI needs to check a text's
-    token count before loading the model."""
-    directory, gguf, kind, _ = _resolve(str(name_or_path))
-    from transformers import AutoConfig, AutoTokenizer
+    token count before loading the model. A model it cannot run is refused here, naming it."""
+    name = str(name_or_path)
+    directory, gguf, kind, _ = _resolve(name)
+    from transformers import AutoTokenizer
 
     extra = {"gguf_file": gguf} if gguf else {}
-    with _quiet():
-        tokenizer = AutoTokenizer.from_pretrained(str(directory), **extra)
-        config = AutoConfig.from_pretrained(str(directory), **extra)
+    config = _read_config(name, directory, extra)
+    _check_supported(name, config)
+    try:
+        with _quiet():
+            tokenizer = AutoTokenizer.from_pretrained(str(directory), **extra)
+    except Exception as err:  # a missing or broken tokenizer surfaces as many exception types
+        raise InvalidParameterError(f"model {name!r}: its tokenizer cannot be loaded ({_first_line(err)})") from None
+    ids = tokenizer("a test sentence", add_special_tokens=False).input_ids
+    if not ids or len(tokenizer) < MIN_VOCAB or all(i == tokenizer.unk_token_id for i in ids):
+        raise InvalidParameterError(f"model {name!r}: no usable tokenizer (a vocabulary of {len(tokenizer)} tokens, "
+                                    "text maps to nothing or unknown tokens); its tokenizer files are missing")
     return tokenizer, kind or _detect_kind(directory), int(getattr(config, "max_position_embeddings", 0) or 0)
 
 
@@ -229,9 +278,12 @@ def _load(name: str, dtype: torch.dtype, device: str = "cpu") -> LoadedModel:
 
     tokenizer, kind, _ = load_tokenizer(name)
     extra = {"gguf_file": gguf} if gguf else {}
-    with _quiet():
-        auto = AutoModelForCausalLM if kind == "decoder" else AutoModel
-        model = auto.from_pretrained(str(directory), dtype=dtype, **extra)
+    try:
+        with _quiet():
+            auto = AutoModelForCausalLM if kind == "decoder" else AutoModel
+            model = auto.from_pretrained(str(directory), dtype=dtype, **extra)
+    except Exception as err:  # missing or corrupt weights surface as OSError, ValueError, RuntimeError, ...
+        raise InvalidParameterError(f"model {name!r}: its weights cannot be loaded ({_first_line(err)})") from None
     model.eval().to(device)
     return LoadedModel(name=name, model=model, tokenizer=tokenizer, kind=kind, source=origin)
 

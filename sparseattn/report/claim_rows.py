@@ -71,7 +71,7 @@ def _assumptions(spec: ClaimSpec) -> list[str]:
     out = [f"{file.choices[n].what}: {file.choices[n].label(file.choices[n].point)} ({file.choices[n].why}); range "
            f"{', '.join(file.choices[n].label(v) for v in file.choices[n].values)}; source: {file.choices[n].source}"
            for n in spec.choices]
-    for design in {spec.paper, spec.baseline} & set(file.accounting):
+    for design in sorted({spec.paper, spec.baseline} & set(file.accounting)):
         out.append(f"{design} accounting: {file.accounting[design].why}")
     return out
 

@@ -22,7 +22,7 @@ th { background: #f4f4f4; } td:first-child, th:first-child { text-align: left; }
 .tag { font-size: .75em; color: #fff; border-radius: 3px; padding: 0 .3em; }
 .measured { background: #2a7; } .simulated { background: #27a; } .quoted { background: #a72; }
 .note { color: #555; font-size: .9em; } img { max-width: 100%; border: 1px solid #eee; }
-.yes { color: #2a7; font-weight: bold; } .no { color: #c33; }
+.yes { color: #2a7; font-weight: bold; } .no { color: #c33; } td.text { text-align: left; }
 """
 
 TAG = {"measured": '<span class="tag measured">measured</span>',
@@ -42,19 +42,34 @@ def _cell(value: Any, spec: str | None) -> str:
     if spec and isinstance(value, int | float) and not isinstance(value, bool):
         if spec.endswith("d") and isinstance(value, float) and value.is_integer():
             value = int(value)
-        return "–" if value != value else html.escape(format(value, spec))  # NaN: no value
+        if value != value:
+            return "–"  # NaN: no value
+        return html.escape(significant(value) if spec == "sig" else format(value, spec))
     return _fmt(value)
+
+
+def significant(value: float, digits: int = 3) -> str:
+    """``digits`` significant digits without an exponent: 0.000385, 0.0537, 4.56, 115, 1,090, 4,580."""
+    if value == 0 or abs(value) >= 10 ** (digits - 1):
+        return f"{value:,.0f}"
+    return f"{value:.{digits}g}" if abs(value) >= 1e-4 else f"{value:.{digits - 1}e}"
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], cls: str = "",
           formats: Sequence[str | None] | None = None) -> str:
     """An HTML table; headers may carry markup (tags), cells are escaped unless they are ``Markup``. ``formats``
-    gives each column's one number format (a ``format`` spec such as ``.3f``; None: as is)."""
+    gives each column's one number format (a ``format`` spec such as ``.3f``, ``sig`` for three significant digits
+    without an exponent; None: as is)."""
     specs = list(formats or []) + [None] * (len(headers) - len(formats or []))
     head = "".join(f"<th>{h}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{_cell(c, s)}</td>" for c, s in zip(r, specs, strict=False)) + "</tr>"
-                   for r in rows)
+    body = "".join("<tr>" + "".join(f"<td{_align(c)}>{_cell(c, s)}</td>" for c, s in zip(r, specs, strict=False))
+                   + "</tr>" for r in rows)
     return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def _align(value: Any) -> str:
+    """Prose cells (a sentence, not a name or number) read left-aligned."""
+    return ' class="text"' if isinstance(value, str) and " " in value.strip() and len(value) > 24 else ""
 
 
 def section_id(heading: str) -> str:

@@ -11,7 +11,7 @@ from typing import Any
 from ..core.files import write_atomic
 from . import figures
 from .equal_accuracy import equal_accuracy_section, plot_density_vs_budget
-from .html import TAG, Markup, figure, page, table
+from .html import TAG, Markup, figure, page, significant, table
 from .job import ResultStore
 from .summary import claim_anchor, claims_verdict, gpu_reconciliation, summary_section
 
@@ -129,7 +129,7 @@ def hardware_section(store: ResultStore, figs: dict[str, Path]) -> str:
     headers = ["design (trace)", "workload (shape @ tokens)", f"density of the trace {m}", f"latency ms {sim}",
                f"energy mJ {sim}", f"power W {sim}", f"area mm² {sim}", f"GOPS/W {sim}",
                *[f"speed-up vs {g.upper()} {sim}" for g in gpus], *[f"energy eff. vs {g.upper()} {sim}" for g in gpus]]
-    formats = [None, None, ".3f", ".3g", ".3g", ".3g", ".3g", ".3g", *[".3g"] * (2 * len(gpus))]
+    formats = [None, None, ".3f", "sig", "sig", "sig", "sig", "sig", *["sig"] * (2 * len(gpus))]
     scaled = rows[0]["scaled_from"]
     note = (f"<p class='note'>Traces captured on this run's models (decoder shape {scaled['heads']} heads x "
             f"{scaled['q_len']} tokens x {scaled['layers']} layers) and carried to the workload shapes; GPUs run "
@@ -152,7 +152,7 @@ def reproduce_section(store: ResultStore, figs: dict[str, Path]) -> str:
              Markup('<span class="yes">yes</span>' if c["within_25pct"] else '<span class="no">no</span>')]
             for c in claims]
     t = table(["paper", "claim", f"paper {q}", f"ours {s}", f"ours / paper {s}", "within ±25%"], rows,
-              formats=[None, None, ".3g", ".3g", ".3g", None])
+              formats=[None, None, "sig", "sig", "sig", None])
     note = ("<p class='note'>Each claim is evaluated by its paper's stated method (SOFA Table II arithmetic on "
             "published rows, eager PyTorch on the A100 with dynamic power, TensorRT-LLM prefill + decode on the "
             "H100, iso-PADE hardware at equal accuracy, or at equal density where the label says so); each claim "
@@ -164,7 +164,7 @@ def reproduce_section(store: ResultStore, figs: dict[str, Path]) -> str:
         body += "<p>The simulator against SOFA's and PADE's own published figures:</p>" + table(
             ["design", "figure", f"published {q}", f"ours {s}", f"ours / published {s}", "what is missing"],
             [[c["design"].upper(), c["figure"], c["published"], c["ours"], c["ratio"], c["note"]] for c in checks],
-            formats=[None, None, ".4g", ".4g", ".3g", None])
+            formats=[None, None, "sig", "sig", "sig", None])
     return body + "<h3>How each claim was evaluated</h3>" + "".join(claim_derivation(c) for c in claims)
 
 
@@ -173,17 +173,17 @@ def claim_derivation(c: dict[str, Any]) -> str:
     s = TAG["simulated"]
     items = [f"Evaluated as: {html.escape(c.get('method', ''))}."]
     if c.get("per_item"):
-        items.append("Per item " + s + ": " + ", ".join(f"{html.escape(k)} {v:.3g}x"
+        items.append("Per item " + s + ": " + ", ".join(f"{html.escape(k)} {significant(v)}x"
                                                         for k, v in c["per_item"].items()) + ".")
     if c.get("check") is not None:
-        items.append(f"Check: the paper's own row through the same arithmetic gives {c['check']:.3g}x "
+        items.append(f"Check: the paper's own row through the same arithmetic gives {significant(c['check'])}x "
                      f"{TAG['quoted']}.")
-    items += [f"Variant, {html.escape(k)}: {v:.3g}x {s}." for k, v in c.get("variants", {}).items()]
+    items += [f"Variant, {html.escape(k)}: {significant(v)}x {s}." for k, v in c.get("variants", {}).items()]
     items += [f"Lever: {html.escape(lv.get('text', ''))}." for lv in c.get("levers", [])]
     items += [f"Derivation: {html.escape(d)}" for d in c.get("derivation", [])]
     verdict = "within ±25%" if c["within_25pct"] else "misses"
     return (f'<div id="{claim_anchor(c)}"><h4>{c["paper"].upper()}: {html.escape(c["text"])} — paper '
-            f"{c['paper_value']:.3g}x {TAG['quoted']}, ours {c['ours']:.3g}x {s}, {verdict}</h4><ul>"
+            f"{significant(c['paper_value'])}x {TAG['quoted']}, ours {significant(c['ours'])}x {s}, {verdict}</h4><ul>"
             + "".join(f"<li>{i}</li>" for i in items) + "</ul></div>")
 
 
@@ -199,7 +199,7 @@ def spatial_section(store: ResultStore, figs: dict[str, Path]) -> str:
     s = TAG["simulated"]
     body = note + table(["design", "mesh", "tokens", "dataflow", f"throughput tokens/s {s}", f"latency ms {s}",
                          f"mean core utilisation {s}", "bottleneck"], cells,
-                        formats=[None, None, ",d", None, ".3g", ".3g", ".2f", None])
+                        formats=[None, None, ",d", None, "sig", "sig", ".2f", None])
     if "spatial" in figs:
         body += figure(figs["spatial"], "Spatial-STAR throughput vs sequence length (simulated)")
     return body
@@ -229,7 +229,7 @@ def dse_section(store: ResultStore, figs: dict[str, Path]) -> str:
     head = (f"<p>{d['trials']} TPE trials over {d['grid_size']:,} tilings of STAR ({', '.join(d['parameters'])}); "
             f"{d['feasible']} fit the buffers; {verdict}. Objectives are simulated.</p>")
     body = head + table(["configuration", *[f"{o} {TAG['simulated']}" for o in objs], "choice"], rows,
-                        formats=[None, *[".4g"] * len(objs), None])
+                        formats=[None, *["sig"] * len(objs), None])
     if "dse" in figs:
         body += figure(figs["dse"], "latency vs DRAM traffic of the tilings tried (Pareto front)")
     return body
@@ -242,7 +242,7 @@ def kernels_section(store: ResultStore) -> str:
     m = TAG["measured"]
     return table(["tokens", f"SDPA ms {m}", f"star_gpu ms {m}", f"speed-up {m}"],
                  [[r["tokens"], r["sdpa_ms"], r["star_gpu_ms"], r["speedup"]] for r in rows],
-                 formats=[",d", ".3g", ".3g", ".3g"])
+                 formats=[",d", "sig", "sig", "sig"])
 
 
 # ------------------------------------------------------------------------------------------------ outputs

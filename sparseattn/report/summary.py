@@ -12,7 +12,7 @@ import html
 from collections.abc import Callable
 from typing import Any
 
-from .html import TAG
+from .html import TAG, significant
 from .job import ResultStore
 
 PAPERS = ("sofa", "star", "pade")
@@ -35,8 +35,8 @@ def pct(x: float) -> str:
 
 
 def times(x: float) -> str:
-    """A ratio with three significant digits (0.006x, 0.71x, 65.5x)."""
-    return f"{x:.3g}x"
+    """A ratio with three significant digits, never an exponent (0.00612x, 0.711x, 65.5x, 1,090x)."""
+    return f"{significant(x)}x"
 
 
 def claim_anchor(claim: dict[str, Any]) -> str:
@@ -145,8 +145,8 @@ def which_accelerator(store: ResultStore) -> str:
         fast = min(rows, key=lambda r: r["latency_ms"])
         frugal = min(rows, key=lambda r: r["energy_mj"])
         items.append(f"<li>{workload} traces on {html.escape(fast['shape'])} at {fast['seq']} tokens: fastest "
-                     f"<b>{html.escape(fast['arch'])}</b> ({fast['latency_ms']:.3g} ms {s}), least energy "
-                     f"<b>{html.escape(frugal['arch'])}</b> ({frugal['energy_mj']:.3g} mJ {s})</li>")
+                     f"<b>{html.escape(fast['arch'])}</b> ({significant(fast['latency_ms'])} ms {s}), least energy "
+                     f"<b>{html.escape(frugal['arch'])}</b> ({significant(frugal['energy_mj'])} mJ {s})</li>")
     if not items:
         return ""
     return ("<p><b>Which accelerator.</b> Each accelerator running its own method's traces, one attention "

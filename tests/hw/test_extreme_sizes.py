@@ -104,3 +104,11 @@ def test_spatial_carries_the_hbm_capacity_warning(tmp_path):
     rows = json.loads((out / "spatial.json").read_text())["rows"]
     assert "more than the" in rows[0]["warnings"]
     assert "more than the" in (out / "spatial.csv").read_text()
+
+
+def test_the_mesh_at_the_bound_is_quadratic():
+    small, big = (sweep.run_point(sweep.Point("spatial-star-4x4", "llama2-7b", s, "spatial-star"))[0]
+                  for s in (2**20, MAX_SEQ))
+    ratio = (MAX_SEQ / 2**20) ** 2
+    assert big["latency_s"] / small["latency_s"] == pytest.approx(ratio, rel=0.01)
+    assert big["energy_j"] / small["energy_j"] == pytest.approx(ratio, rel=0.01)

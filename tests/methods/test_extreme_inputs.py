@@ -4,6 +4,8 @@ overflow the compute dtype are refused naming the input."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 from hypothesis import given, settings
@@ -55,3 +57,17 @@ def test_logits_that_overflow_are_refused_naming_the_input(method):
     q, k, v = _low_key_row(-3e38)
     with pytest.raises(ValueError, match=r"logits .*overflow.*\bk\b"):
         sparseattn.attention(q, k, v, method, causal=True)
+
+
+CPU_METHODS = [m for m in sparseattn.list_methods() if not m.endswith("_gpu")]
+
+
+@pytest.mark.parametrize("method", CPU_METHODS)
+def test_a_huge_finite_key_gives_a_finite_answer_or_names_the_input(method):
+    q, k, v = _low_key_row(1e20)
+    try:
+        r = sparseattn.attention(q, k, v, method, causal=True)
+    except ValueError as err:
+        assert re.search(r"\b[qkv]\b", str(err)) and " x " not in f" {err} ", str(err)
+        return
+    assert torch.isfinite(r.out).all(), method

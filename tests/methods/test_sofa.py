@@ -288,6 +288,7 @@ def test_cross_phase_keys_track_the_real_keys(smollm):
     assert float(cos.mean()) > 0.9  # sign + exponent weights, INT8 inputs: close to the real post-RoPE keys
 
 
+@pytest.mark.slow  # three SmolLM2 perplexity runs and a patched forward pass
 def test_sofa_in_the_model_with_both_key_sources_and_per_layer_tiles(smollm):
     from sparseattn.eval import perplexity
     from sparseattn.models import patch

@@ -27,6 +27,7 @@ def quick_run(tmp_path_factory, smollm):
     return out, result.output
 
 
+@pytest.mark.slow  # the whole quick main job (a module fixture): minutes on 2 cores
 def test_quick_job_writes_everything(quick_run):
     out, output = quick_run
     data = json.loads((out / "results.json").read_text())
@@ -72,6 +73,7 @@ class _Doc(HTMLParser):
         self.tags.append((tag, dict(attrs)))
 
 
+@pytest.mark.slow  # the whole quick main job (a module fixture): minutes on 2 cores
 def test_report_html_structure(quick_run):
     out, _ = quick_run
     text = (out / "report.html").read_text()
@@ -106,6 +108,7 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shuti
 
 @pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium not installed (Debian: apt-get install chromium; "
                     "`make test` installs it where it can)")
+@pytest.mark.slow  # the whole quick main job (a module fixture): minutes on 2 cores
 def test_report_renders_in_a_real_browser(quick_run, tmp_path):
     out, _ = quick_run
     probe = tmp_path / "probe.html"
@@ -120,6 +123,7 @@ def test_report_renders_in_a_real_browser(quick_run, tmp_path):
     assert int(found["images"]) >= 4 and found["broken"] == "0" and int(found["tables"]) >= 3, found
 
 
+@pytest.mark.slow  # the whole quick main job (a module fixture): minutes on 2 cores
 def test_resume_reuses_finished_units_and_recomputes_the_rest(quick_run, tmp_path):
     out, _ = quick_run
     copy = tmp_path / "run"

@@ -114,3 +114,19 @@ def test_the_encoder_reads_the_runs_own_text_or_says_why_not(tmp_path):
     texts, labels, why = encoder_texts(RunConfig(text=str(short), passages=8, encoder_tokens=256), enc)
     assert texts is None and labels == ["moby-dick", "sotu"]
     assert "short.txt has" in why and "too few for 8 passages of 256" in why and "bundled texts" in why
+
+
+@given(st.floats(1e-4, 1e9))
+def test_one_number_format_three_significant_digits_without_an_exponent(x):
+    from sparseattn.report.html import significant
+
+    text = significant(x)
+    assert "e" not in text
+    assert abs(float(text.replace(",", "")) - x) <= 0.005 * x + 0.5 * (x >= 100)
+
+
+def test_significant_examples():
+    from sparseattn.report.html import significant
+
+    assert [significant(v) for v in (0.000385, 0.0537, 4.561, 115.2, 1090.4, 4580.0)] == [
+        "0.000385", "0.0537", "4.56", "115", "1,090", "4,580"]

@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
@@ -148,10 +148,30 @@ class Survivors:
     planes: torch.Tensor  # int8 [B, H, rows, width] planes fetched per (row, key)
 
 
+@dataclass
+class PadeCounts:
+    """What PADE's steps count (summed over the call's blocks): AND-tree elements, K planes fetched and the dense
+    reads they replace, surviving V rows read, online-softmax rescales, threshold rises and decreases; per block,
+    the (row, key) pairs fetching at least 1 .. bits planes and the sampled lanes' planes."""
+
+    elements: float = 0.0
+    k_planes: float = 0.0
+    dense_reads: float = 0.0
+    v_reads: float = 0.0
+    rescales: float = 0.0
+    threshold_rises: float = 0.0
+    threshold_decreases: float = 0.0
+    at_least: list[list[float]] = field(default_factory=list)
+    bitserial_planes: list[np.ndarray] = field(default_factory=list)
+    bitserial_busiest_nobs: list[np.ndarray] = field(default_factory=list)
+
+
 @register("pade", PadeParams, "PADE: predictor-free bit-serial keys, BUI guard filtering, ISTA (HPCA'26)",
           (Knob("radius", 1.0, 64.0, "up", "log", source="logit units; the paper's default 5 mid-range in decades"),
            Knob("alpha", 0.05, 1.0, "up", "linear", grid=(0.5, 0.6), source="the paper's stated range 0.5-0.6")))
-class Pade(Method):
+class Pade(Method[PadeSetup, Speculation, Survivors, PadeCounts]):
+    counts = PadeCounts
+
     def block_rows(self, call: AttentionCall) -> int:
         """Rows are processed in chunks of whole tiles (about 128 rows)."""
         return self.p.tile * max(1, 128 // self.p.tile)
@@ -173,7 +193,7 @@ class Pade(Method):
         return PadeSetup(qq.values.to(dt), k_rounds, vq.dequantize().to(torch.float32), imin, imax, factor,
                          (p.alpha * p.radius / factor).to(dt), elements, busiest)
 
-    def predict(self, ctx: PadeSetup, block: RowBlock, tally: Tally) -> Speculation:
+    def predict(self, ctx: PadeSetup, block: RowBlock, tally: Tally[PadeCounts]) -> Speculation:
         """ISTA geometry, exact scores and the threshold entering each tile (``max exact score of the tiles
         visited before - alpha*radius``: the best key so far is never pruned)."""
         shape, p = block.call.shape, self.p
@@ -207,13 +227,14 @@ class Pade(Method):
     def score(self, spec: Speculation) -> torch.Tensor:
         return spec.exact[..., : spec.reach]
 
-    def select(self, ctx: PadeSetup, block: RowBlock, spec: Speculation, tally: Tally) -> Survivors:
+    def select(self, ctx: PadeSetup, block: RowBlock, spec: Speculation, tally: Tally[PadeCounts]) -> Survivors:
         """BUI-GF: round by round, keep a key iff its upper bound ``S^r + I^{r,max}`` exceeds the row's threshold
         ``max(T entering its tile, max over the tile of S^r + I^{r,min} - alpha*radius)``."""
         p, shape = self.p, block.call.shape
         planes = torch.zeros(*spec.exact.shape, dtype=torch.int8, device=spec.exact.device)
         n_sample = min(p.lane_sample_rows, block.rows)
         alive, prev_thr = None, None
+        per_round: list[float] = []  # (row, key) pairs fetching at least r planes, r = 1 .. bits
         busiest_nobs = torch.zeros(*planes[0, :, :n_sample].shape, p.group, dtype=torch.float64, device=planes.device)
         for r in range(1, p.bits + 1):
             running = alive if alive is not None else self._first_round(spec)
@@ -223,10 +244,11 @@ class Pade(Method):
             prev_thr = thr
             planes += running.view(torch.int8)
             counts = running.view(shape.batch, shape.kv_heads, -1, spec.width).sum(dim=2, dtype=torch.int32)
-            tally.add(elements=(counts.double() * ctx.elements[:, :, : spec.width, r - 1]).sum(),
-                      **{f"at_least_{r}": counts.sum()})
+            tally.add(elements=(counts.double() * ctx.elements[:, :, : spec.width, r - 1]).sum())
+            per_round.append(float(counts.sum()))
             busiest = ctx.busiest_nobs[0, :, : spec.width, r - 1].repeat_interleave(shape.group_size, dim=0)
             busiest_nobs += running[0, :, :n_sample, :, None] * busiest[:, None]
+        tally.append("at_least", per_round)
         rowmax = spec.tile_max(spec.exact, p.tile).amax(dim=-1, keepdim=True)
         survivors = alive
         if p.final_mask:
@@ -266,14 +288,15 @@ class Pade(Method):
         alive[..., spec.edge :] &= spec.edge_valid
         return alive, thr
 
-    def _sample_lanes(self, block: RowBlock, planes: torch.Tensor, busiest_nobs: torch.Tensor, tally: Tally) -> None:
+    def _sample_lanes(self, block: RowBlock, planes: torch.Tensor, busiest_nobs: torch.Tensor,
+                      tally: Tally[PadeCounts]) -> None:
         """The first ``lane_sample_rows`` rows of the block, every head of batch 0, for the lane timing model."""
         n, width = busiest_nobs.shape[1], planes.shape[-1]
         if n:
             tally.append("bitserial_planes", planes[0, :, :n].reshape(-1, width).cpu().numpy())
             tally.append("bitserial_busiest_nobs", busiest_nobs.reshape(-1, width * self.p.group).cpu().numpy())
 
-    def _count_k_reads(self, block: RowBlock, planes: torch.Tensor, tally: Tally) -> None:
+    def _count_k_reads(self, block: RowBlock, planes: torch.Tensor, tally: Tally[PadeCounts]) -> None:
         """K planes fetched (shared by the GQA heads and the parallel query rows), and what dense INT8 reads:
         every valid key once per group of parallel rows (the group's last row sees the most)."""
         shape, p, dev = block.call.shape, self.p, planes.device
@@ -294,7 +317,7 @@ class Pade(Method):
                 "useful gradient; for gradients use formal='exact' (PADE's selection, exact attention on the "
                 "survivors) or pass tensors that do not require grad")
 
-    def attend(self, ctx: PadeSetup, block: RowBlock, spec: Speculation, chosen: Survivors, tally: Tally):
+    def attend(self, ctx: PadeSetup, block: RowBlock, spec: Speculation, chosen: Survivors, tally: Tally[PadeCounts]):
         """Softmax over the survivors' exact INT8 logits, times INT8 V (``formal="exact"``: exact logits and V);
         V reads and online-softmax rescales in the ISTA order are counted."""
         shape, p = block.call.shape, self.p
@@ -312,18 +335,18 @@ class Pade(Method):
                   threshold_rises=((seen[..., 1:] > seen[..., :-1]) & (seen[..., :-1] > spec.neg)).sum())
         return out
 
-    def count(self, ctx: PadeSetup, call: AttentionCall, keep: torch.Tensor, tally: Tally) -> Workload:
+    def count(self, ctx: PadeSetup, call: AttentionCall, keep: torch.Tensor, tally: Tally[PadeCounts]) -> Workload:
         bits = self.p.bits
-        at_least = [tally[f"at_least_{r}"] for r in range(1, bits + 1)]
+        at_least = [sum(block[r] for block in tally.counts.at_least) for r in range(bits)]
         hist = [int(at_least[i] - (at_least[i + 1] if i + 1 < bits else 0.0)) for i in range(bits)]
         w = _trace(call.shape, self.p, keep, tally, hist)
         for name in ("bitserial_planes", "bitserial_busiest_nobs"):
-            for rows in tally.items.get(name, []):
+            for rows in getattr(tally.counts, name):
                 w.add_sample(name, np.rint(rows).astype(np.int64))
         return w
 
 
-def _trace(shape, p: PadeParams, keep: torch.Tensor, tally: Tally, hist: list[int]) -> Workload:
+def _trace(shape, p: PadeParams, keep: torch.Tensor, tally: Tally[PadeCounts], hist: list[int]) -> Workload:
     d, bits = shape.head_dim, p.bits
     acc = 2 * bits + math.ceil(math.log2(d))  # scoreboard partial-sum width
     plane_rounds = float(sum((i + 1) * n for i, n in enumerate(hist)))
@@ -351,7 +374,7 @@ def _trace(shape, p: PadeParams, keep: torch.Tensor, tally: Tally, hist: list[in
     return w
 
 
-def _read_rates(shape, p: PadeParams, tally: Tally, keep: torch.Tensor, plane_rounds: float,
+def _read_rates(shape, p: PadeParams, tally: Tally[PadeCounts], keep: torch.Tensor, plane_rounds: float,
                 survivors: float) -> BitplaneReads:
     """Counts ``sparseattn.hw.bitplanes`` turns into K-plane and V read rates at another shape: planes fetched and
     surviving V rows per (row, key) -- one query row alone -- and per (group, key) -- the ``parallel_queries`` rows
@@ -376,7 +399,8 @@ def _read_rates(shape, p: PadeParams, tally: Tally, keep: torch.Tensor, plane_ro
     )
 
 
-def _meta(shape, p: PadeParams, tally: Tally, hist: list[int], plane_rounds: float, survivors: float) -> dict:
+def _meta(shape, p: PadeParams,
+          tally: Tally[PadeCounts], hist: list[int], plane_rounds: float, survivors: float) -> dict:
     d, bits, valid = shape.head_dim, p.bits, float(shape.valid_pairs)
     k_bytes, v_bytes = tally["k_planes"] * d / 8, tally["v_reads"] * d * bits / 8
     dense_k, dense_v = tally["dense_reads"] * bits * d / 8, tally["dense_reads"] * d * bits / 8

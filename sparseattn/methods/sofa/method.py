@@ -37,7 +37,7 @@ operand width). PSP changes power, not results.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Literal
 
 import torch
@@ -141,6 +141,25 @@ def _grouped_rows(x: torch.Tensor, shape, row0: int, row1: int) -> torch.Tensor:
 
 
 @dataclass
+class SofaCounts:
+    """What SOFA's steps count (summed over the call's tiles): DLZS's non-zero and negative terms, SADS's sorter
+    compares, steps and clipping compares (and, with ``diagnostics``, its mismatch with the global top-k), RASS's
+    loads, and SU-FA's per-tile counts."""
+
+    dlzs_terms: float = 0.0
+    dlzs_negative: float = 0.0
+    sads_compares: float = 0.0
+    sads_steps: float = 0.0
+    sads_clip: float = 0.0
+    mismatched: float = 0.0
+    selected: float = 0.0
+    naive_loads: float = 0.0
+    rass_loads: float = 0.0
+    unique_keys: float = 0.0
+    sufa: list[SufaCounts] = field(default_factory=list)
+
+
+@dataclass
 class SofaSelection:
     """SADS's pick for a tile, as SU-FA consumes it."""
 
@@ -148,8 +167,10 @@ class SofaSelection:
     sads: SadsSelection
 
 
-class Sofa(Method):
+class Sofa(Method[SofaSetup, torch.Tensor, SofaSelection, SofaCounts]):
     """SOFA (MICRO'24): DLZS -> SADS -> SU-FA; see the module docstring."""
+
+    counts = SofaCounts
 
     def block_rows(self, call: AttentionCall) -> int:
         return self.p.tile_rows
@@ -171,7 +192,7 @@ class Sofa(Method):
         acc_bits = accumulator_bits(keys.bits, p.q_bits - 2, shape.head_dim)  # q_bits - 2: largest exponent
         return SofaSetup(ratio, tc, radius, segment_length(shape.k_len, tc), q_int, q_scale, keys, acc_bits, w)
 
-    def predict(self, ctx: SofaSetup, block: RowBlock, tally: Tally) -> torch.Tensor:
+    def predict(self, ctx: SofaSetup, block: RowBlock, tally: Tally[SofaCounts]) -> torch.Tensor:
         """DLZS: ``A_hat = leading_one(Q) K^T`` by shift-and-add, as logits ``A_hat s_q s_k scale``."""
         shape = block.call.shape
         qi = _grouped_rows(ctx.q_int, shape, block.row0, block.row1)
@@ -184,7 +205,7 @@ class Sofa(Method):
             tally.add(dlzs_terms=terms, dlzs_negative=negative)
         return pred.view(shape.batch, shape.heads, block.rows, block.width)
 
-    def select(self, ctx: SofaSetup, block: RowBlock, pred: torch.Tensor, tally: Tally) -> SofaSelection:
+    def select(self, ctx: SofaSetup, block: RowBlock, pred: torch.Tensor, tally: Tally[SofaCounts]) -> SofaSelection:
         """SADS per sub-segment (rows at or below ``min_keys`` keys kept whole, shorter rows a raised fraction),
         and RASS's K/V loads for the tile."""
         p, shape = self.p, block.call.shape
@@ -202,7 +223,8 @@ class Sofa(Method):
             tally.add(naive_loads=naive, rass_loads=rass, unique_keys=unique)
         return SofaSelection(pick.keep, pick)
 
-    def attend(self, ctx: SofaSetup, block: RowBlock, pred: torch.Tensor, chosen: SofaSelection, tally: Tally):
+    def attend(self, ctx: SofaSetup, block: RowBlock, pred: torch.Tensor, chosen: SofaSelection,
+               tally: Tally[SofaCounts]):
         """SU-FA over the tile; its operation counts for the three visiting orders go to the tally."""
         pick = chosen.sads
         out, counts = sufa_attend(block.scores, pick.keep, pred, pick.top1, pick.top2, block.v, ctx.seg_len,
@@ -210,10 +232,10 @@ class Sofa(Method):
         tally.append("sufa", counts)
         return out
 
-    def count(self, ctx: SofaSetup, call: AttentionCall, keep: torch.Tensor, tally: Tally) -> Workload:
+    def count(self, ctx: SofaSetup, call: AttentionCall, keep: torch.Tensor, tally: Tally[SofaCounts]) -> Workload:
         w = ctx.trace
         sufa = SufaCounts()
-        for counts in tally.items.get("sufa", []):
+        for counts in tally.counts.sufa:
             sufa += counts
         self._count_prediction(w, ctx, call, tally)
         self._count_formal(w, keep, sufa)
@@ -225,7 +247,7 @@ class Sofa(Method):
         w.meta.update(self._meta(ctx, call, tally, sufa))
         return w
 
-    def _count_prediction(self, w: Workload, ctx: SofaSetup, call: AttentionCall, tally: Tally) -> None:
+    def _count_prediction(self, w: Workload, ctx: SofaSetup, call: AttentionCall, tally: Tally[SofaCounts]) -> None:
         p, shape = self.p, call.shape
         w.add("predict", "lzc", p.q_bits, float(call.q.numel()), Per.ROW_DIM)
         w.add("predict", "shift", ctx.keys.bits, tally["dlzs_terms"], Per.PAIR_DIM)
@@ -252,7 +274,7 @@ class Sofa(Method):
         w.add("softmax", "div", bits, desc.div, Per.ROW)
         w.add("pv", "mac", bits, desc.pv_mac, Per.PAIR_DIM)
 
-    def _meta(self, ctx: SofaSetup, call: AttentionCall, tally: Tally, sufa: SufaCounts) -> dict:
+    def _meta(self, ctx: SofaSetup, call: AttentionCall, tally: Tally[SofaCounts], sufa: SufaCounts) -> dict:
         shape = call.shape
         meta = {
             "layer": call.layer,
