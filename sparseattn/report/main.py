@@ -76,7 +76,7 @@ def plan_job(cfg: RunConfig, store: ResultStore) -> list[StepPlan]:
                 ("dse", "search", int(cfg.dse_trials > 0) * _left(store, "dse", ["summary"]),
                  progress.DSE_TRIAL_S * cfg.dse_trials),
                 ("kernels", "length", 2 * int(cfg.device == "cuda") * _left(store, "kernels", ["rows"]), 5.0),
-                ("calibrate", "method", _left(store, "calibrate", calibrated_methods(cfg)) if cfg.budgets else 0,
+                ("calibration", "method", _left(store, "calibration", calibrated_methods(cfg)) if cfg.budgets else 0,
                  calibration_unit_s(cfg))]
     plan += [StepPlan(name, unit, n, cost) for name, unit, n, cost in optional if n > 0]
     return [*plan, StepPlan("report", "part", 0, 0.0, progress.REPORT_S)]
@@ -105,7 +105,7 @@ def run_job(cfg: RunConfig, out: Path, resume: bool = False, restart: bool = Fal
                        ("dse", dse_step), ("kernels", kernels_step)):
         tick.begin(name)
         step(cfg, store, tick)
-    tick.begin("calibrate")
+    tick.begin("calibration")
     calibrate_step(cfg, store, lm, tick)
     tick.begin("report", "writing figures, tables and report.html")
     return store, write_report(store)

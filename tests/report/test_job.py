@@ -42,13 +42,13 @@ def test_quick_job_writes_everything(quick_run):
     assert {"a100@decoder", "h100@decoder", "sofa@decoder", "pade@decoder", "sanger@decoder", "pade@encoder"} <= set(hw)
     assert hw["pade@decoder"]["shape"] == "llama2-7b" and hw["pade@decoder"]["latency_ms"] > 0
     assert steps["kernels"]["rows"]["run"] is False  # no CUDA here, and the report says why
-    cal = steps["calibrate"]  # equal accuracy: every method with a knob, at quick mode's one budget
+    cal = steps["calibration"]  # equal accuracy: every method with a knob, at quick mode's one budget
     assert set(cal) == set(METHODS.split(",")) and all(len(rows) == 1 for rows in cal.values())
     for rows in cal.values():
         (r,) = rows
         assert r["calib_text"] == "sotu" and r["judge_text"] == "moby-dick" and r["budget"] == 0.02
         assert r["reached"] is (r["calib_loss"] <= 0.02)
-    assert {"sofa@0.02", "pade@0.02", "sanger@0.02"} <= set(steps["calibrate_hw"])
+    assert {"sofa@0.02", "pade@0.02", "sanger@0.02"} <= set(steps["calibration_hw"])
     assert (out / "figures" / "density_vs_budget.png").is_file()
     assert data["environment"]["torch"] and data["config"]["quick"] is True
     for name in ("accuracy.csv", "encoder.csv", "hardware.csv"):
