@@ -133,7 +133,8 @@ def test_profile_of_a_broadcast_mask_equals_the_materialised_one():
 def test_extra_reads_scale_by_their_own_basis():
     small = Shape(batch=1, heads=2, kv_heads=1, q_len=64, k_len=64, head_dim=16, causal=False)
     big = small.replace(q_len=128, k_len=128)
-    w = Workload(shape=small).add_read("planes", 100.0, Per.PAIR_DIM).add_read("k_like", 100.0)
+    w = (Workload(shape=small).add("qk", "mac", 16, 1.0, Per.PAIR_DIM)  # a trace has at least one op
+         .add_read("planes", 100.0, Per.PAIR_DIM).add_read("k_like", 100.0))
     scaled = w.scaled_to(big)
     assert scaled.extra_reads["planes"] == pytest.approx(400.0)  # pairs grow 4x
     assert scaled.extra_reads["k_like"] == pytest.approx(200.0)  # keys grow 2x
