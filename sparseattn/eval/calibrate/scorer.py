@@ -15,6 +15,7 @@ import json
 import math
 import os
 import time
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -70,7 +71,7 @@ def _ids_digest(items: list[torch.Tensor]) -> str:
     return h.hexdigest()
 
 
-class Scorer:
+class Scorer(ABC):
     """Measures methods on one window of one model (module docstring); ``label`` names the text in results."""
 
     kind: Kind
@@ -112,11 +113,13 @@ class Scorer:
         """``method`` at ``params`` on this window (from the cache when measured before)."""
         return self._measure(method, params)
 
+    @abstractmethod
     def _run(self, method: str, params: dict[str, Any]) -> tuple[float, float, dict[int, float]]:
-        raise NotImplementedError
+        """The method's (metric, density, per-layer density) on this window."""
 
+    @abstractmethod
     def _loss(self, metric: float) -> float:
-        raise NotImplementedError
+        """The loss of ``metric`` against the dense model's."""
 
 
 class DecoderScorer(Scorer):
