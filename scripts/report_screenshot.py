@@ -39,16 +39,10 @@ def latest_report(root: Path) -> Path:
 def rerender(report: Path) -> Path:
     """Write the report again from its run's results with the current code; returns its path."""
     sys.path.insert(0, str(ROOT))
-    from sparseattn.report.job import ResultStore, RunConfig
-    from sparseattn.report.render import write_report
+    from sparseattn.job.runner import write_report
+    from sparseattn.job.store import ResultStore
 
-    out = report.parent
-    import json
-
-    data = json.loads((out / "results.json").read_text())
-    store = ResultStore(out, RunConfig(**data["config"]))
-    store.data.update(steps=data["steps"], seconds=data.get("seconds", {}), environment=data["environment"])
-    return write_report(store)
+    return write_report(ResultStore.read(report.parent))
 
 
 def screenshot(report: Path, png: Path, width: int = WIDTH, height: int = HEIGHT) -> Path:

@@ -11,6 +11,6 @@
 
 from .api import attention, list_methods, select
 from .core import Shape, SparseResult, Workload
+from .core.version import __version__
 
-__version__ = "0.1.0"
 __all__ = ["Shape", "SparseResult", "Workload", "__version__", "attention", "list_methods", "select"]

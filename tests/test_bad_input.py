@@ -126,7 +126,8 @@ def _mamba(tmp: Path) -> Path:
 
 
 def _resume_changed_text(tmp: Path) -> object:
-    from sparseattn.report.job import ResultStore, load_config
+    from sparseattn.job.config import load_config
+    from sparseattn.job.store import ResultStore
 
     text = _file(tmp, "t.txt", "Call me Ishmael. Some years ago, never mind how long precisely. " * 200)
     (tmp / "run").mkdir()

@@ -127,8 +127,8 @@ def test_reproduce_command_writes_its_outputs(tmp_path):
 def test_run_default_output_directory_is_created_in_a_fresh_clone(tmp_path, monkeypatch):
     """`make run` passes no --out; runs/ is git-ignored, so a fresh clone lacks it (the job once refused)."""
     from sparseattn.cli.run_cmd import default_out
-    from sparseattn.report.job import load_config
-    from sparseattn.report.main import check_before_work
+    from sparseattn.job.config import load_config
+    from sparseattn.job.runner import check_before_work
 
     monkeypatch.chdir(tmp_path)
     assert not (tmp_path / "runs").exists()

@@ -40,12 +40,8 @@ BELOW: dict[str, set[str]] = {
     TOP: {"api", "core"},
 }
 
-# imports that break the layering in files another change is moving right now (issue 23: the main job leaves
-# report/ for job/); each entry must still exist, so the list shrinks when they are fixed
-KNOWN: dict[tuple[str, str], str] = {
-    ("sparseattn.report.job", TOP): "environment() reads sparseattn.__version__ (moving to job/)",
-    ("sparseattn.report.steps", TOP): "_gpu_timing() calls sparseattn.attention (moving to job/)",
-}
+# imports that break the layering, each with why; each entry must still exist, so the list shrinks when they are fixed
+KNOWN: dict[tuple[str, str], str] = {}
 
 
 @dataclass(frozen=True)

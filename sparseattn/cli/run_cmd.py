@@ -13,8 +13,8 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from ..core.errors import SparseAttnError
+from ..job.progress import Status, eta_text
 from ..report.html import significant
-from ..report.progress import Status, eta_text
 from ._app import app, console, fail
 from .options import flag
 
@@ -58,8 +58,8 @@ def run_cmd(
 ) -> None:
     """The main job: every method in a real model (accuracy), its traces on the accelerators and GPUs
     (simulated), the papers' claims, Spatial-STAR; writes results.json, CSV tables, figures and report.html."""
-    from ..report.job import load_config
-    from ..report.main import run_job
+    from ..job.config import load_config
+    from ..job.runner import run_job
 
     start = time.perf_counter()
     try:
@@ -115,10 +115,10 @@ def _summary(store, report: Path, seconds: float) -> None:
 def summary_table(store) -> Table:
     """Per method: density and perplexity change (measured), the top-k oracle at that density, and its own
     accelerator against the GPU (simulated); narrow enough for an 80-column terminal, no name or number cut."""
-    from ..report.main import summary_rows
+    from ..job.runner import summary_rows
 
     rows = summary_rows(store)
-    gpu = next((r["gpu"].upper() for r in rows if r["speedup"] is not None), "GPU")
+    gpu = next((r.gpu.upper() for r in rows if r.speedup is not None), "GPU")
     table = Table(title=f"{store.config.model}: every method in every layer", title_justify="left",
                   caption=f"density, perplexity: measured in the model; speed-up, energy efficiency: simulated, "
                   f"each method's accelerator vs the {gpu}", caption_justify="left")
@@ -127,8 +127,8 @@ def summary_table(store) -> Table:
                  f"energy eff.\nvs {gpu}"):
         table.add_column(head, justify="right", no_wrap=True)
     for r in rows:
-        sp = "-" if r["speedup"] is None else f"{significant(r['speedup'])}x"
-        en = "-" if r["energy"] is None else f"{significant(r['energy'])}x"
-        table.add_row(r["method"], f"{r['density']:.3f}", f"{100 * r['ppl_change']:+.1f}%",
-                      f"{100 * r['oracle_change']:+.1f}%", sp, en)
+        sp = "-" if r.speedup is None else f"{significant(r.speedup)}x"
+        en = "-" if r.energy is None else f"{significant(r.energy)}x"
+        table.add_row(r.method, f"{r.density:.3f}", f"{100 * r.ppl_change:+.1f}%", f"{100 * r.oracle_change:+.1f}%",
+                      sp, en)
     return table

@@ -1,13 +1,7 @@
-"""The main job's equal-accuracy step: every method calibrated to each loss budget on one text and judged on
-another (:mod:`sparseattn.eval.calibrate`), then its accelerator simulated at that setting -- the comparison PADE's
-evaluation makes (designs at equal accuracy, HPCA'26 Sec. VI), beside the top-k and threshold oracles at the same
-budget.
-
-Units stored (step ``calibrate``): one per method, the list of its :class:`~sparseattn.eval.calibrate.CalibrationRow`
-dicts; step ``calibrate_hw``: one per ``<arch>@<budget>``, the accelerator simulated on the method's trace at its
-calibrated setting. Traces are the method at that setting on the captured Q/K/V of every fifth layer of the decoder
-over the judged window (:func:`~sparseattn.eval.hwtraces.trace_at`, the code the bundled and iso traces come from),
-carried to the decoder shape as every trace of the job is.
+"""The report's side of the main job's equal-accuracy step (the step is :mod:`sparseattn.job.steps.calibration`):
+every method calibrated to each loss budget on one text and judged on another, its accelerator simulated at that
+setting -- the comparison PADE's evaluation makes (designs at equal accuracy, HPCA'26 Sec. VI) -- beside the top-k
+and threshold oracles at the same budget, as a table and a figure.
 
 What is approximated, to keep the step inside a few minutes on 2 cores: the calibration and judgement windows are
 ``calib_tokens`` long (256 by default, against the accuracy step's 1024), so the calibrated densities are those of
@@ -16,15 +10,13 @@ a 256-token context and so are the traces simulated (:class:`EqualAccuracyRow` c
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from .html import TAG, figure, table
-from .job import Clock, ResultStore, RunConfig
+from .rows import RunView
 
-Tick = Callable[..., None]  # tick(detail) at each method; tick(detail, unit=False) within one
 ORACLES = ("topk", "threshold")
 
 
@@ -62,78 +54,8 @@ class EqualAccuracyRow:
         return {**asdict(self), "edp": self.edp}
 
 
-def calibrated_methods(cfg: RunConfig) -> list[str]:
-    """The configured methods with a density knob, in the configured order."""
-    from ..methods.registry import get_method
-
-    return [m for m in cfg.methods if get_method(m).knobs]
-
-
-def calibration_unit_s(cfg: RunConfig) -> float:
-    """Nominal seconds to calibrate one method (for the job's time-left estimate): the points a method measures on
-    average, each one model run over the calibration window, costed at half an accuracy unit (which is a method's
-    run and its oracle's) per 1024 tokens."""
-    from ..eval.calibrate.runner import expected_points
-    from .progress import DECODER_UNIT_S_PER_1K_TOKENS
-
-    methods = calibrated_methods(cfg)
-    if not methods or not cfg.budgets:
-        return 0.0
-    points = sum(expected_points(m, len(cfg.budgets)) for m in methods) / len(methods)
-    return points * DECODER_UNIT_S_PER_1K_TOKENS / 2 * cfg.calib_tokens / 1024
-
-
-def calibrate_step(cfg: RunConfig, store: ResultStore, lm, tick: Tick) -> None:
-    """Calibrate every method (resumable per method and, through the measurement cache, per point), then simulate
-    each accelerator at each calibrated setting."""
-    if not cfg.budgets:
-        return
-    from ..eval.calibrate import calibrate_method, window_scorer
-
-    with Clock(store, "calibration"):
-        cache = store.out / "calibrate-cache"
-        calib = window_scorer(lm, cfg.calib_text, cfg.calib_tokens, cache_dir=cache)
-        judge = window_scorer(lm, cfg.text, cfg.calib_tokens, cache_dir=cache)
-        for method in calibrated_methods(cfg):
-            if store.get("calibration", method) is not None:
-                continue
-            tick(f"calibrate {method} to {', '.join(f'+{b:.0%}' for b in cfg.budgets)} on {calib.label}, judge on "
-                 f"{judge.label}")
-            rows = calibrate_method(method, calib, judge, list(cfg.budgets))
-            store.put("calibration", method, [r.to_dict() for r in rows])
-        _hardware(cfg, store, lm, tick)
-
-
-def _hardware(cfg: RunConfig, store: ResultStore, lm, tick: Tick) -> None:
-    from ..core.workload import Workload
-    from ..eval.fidelity import capture_qkv
-    from ..eval.hwtraces import trace_at
-    from .steps import _sim_row, accelerators_of
-
-    captured = None
-    for method, rows in store.data["steps"].get("calibration", {}).items():
-        for arch in accelerators_of(method):
-            for r in rows:
-                unit = f"{arch}@{r['budget']:g}"
-                if store.get("calibration_hw", unit) is not None:
-                    continue
-                if captured is None:
-                    layers = list(range(2, lm.num_layers, 5))
-                    captured = capture_qkv(lm, cfg.text, cfg.calib_tokens, layers)
-                tick(f"simulate {arch} at {method}'s +{r['budget']:.0%} setting {r['params']}", unit=False)
-                path = store.out / "traces" / f"calibrated-{method}-{r['budget']:g}.json"
-                if path.exists():
-                    trace = Workload.load(path)
-                else:
-                    trace = trace_at(method, r["params"], captured, True,
-                                     f"calibrated to +{r['budget']:.0%} on {r['calib_text']}")
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    trace.save(path)
-                store.put("calibration_hw", unit, {**_sim_row(arch, trace, cfg.decoder_shape, cfg.decoder_seq,
-                                                            "decoder"), "budget": r["budget"]})
-
-
-def _layer_gap(mine: dict, oracle: dict | None) -> tuple[int | None, float | None, float | None]:
+def _layer_gap(mine: dict[int, float], oracle: dict[int, float] | None) -> tuple[int | None, float | None,
+                                                                                 float | None]:
     """The layer where ``mine`` (layer -> density) differs most from ``oracle``'s, with both densities."""
     common = sorted(set(mine) & set(oracle or {}), key=int)
     if not common:
@@ -142,25 +64,24 @@ def _layer_gap(mine: dict, oracle: dict | None) -> tuple[int | None, float | Non
     return int(worst), mine[worst], oracle[worst]
 
 
-def equal_accuracy_rows(store: ResultStore) -> list[EqualAccuracyRow]:
+def equal_accuracy_rows(view: RunView) -> list[EqualAccuracyRow]:
     """The equal-accuracy table, one row per (design or oracle, budget): what the report (and its summary) reads."""
-    steps = store.data["steps"]
-    cal, hw = steps.get("calibration", {}), steps.get("calibration_hw", {})
-    oracle = {(m, r["budget"]): r["judge_density"] for m in ORACLES for r in cal.get(m, [])}
-    layers = {r["budget"]: r["judge_layer_density"] for r in cal.get("threshold", [])}
+    cal, hw = view.calibration(), view.calibration_hw()
+    oracle = {(m, r.budget): r.judge_density for m in ORACLES for r in cal.get(m, [])}
+    layers = {r.budget: r.judge_layer_density for r in cal.get("threshold", [])}
     out = []
     for method, rows in cal.items():
         for r in rows:
-            layer, mine, theirs = _layer_gap(r["judge_layer_density"], layers.get(r["budget"]))
-            sims = [h for h in hw.values() if h["method"] == method and h["budget"] == r["budget"]] or [None]
+            layer, mine, theirs = _layer_gap(r.judge_layer_density, layers.get(r.budget))
+            sims = [h for h in hw.values() if h.method == method and h.budget == r.budget] or [None]
             for h in sims:
                 out.append(EqualAccuracyRow(
-                    method=method, budget=r["budget"], reached=r["reached"], params=r["params"],
-                    density=r["judge_density"], loss=r["judge_loss"], calib_density=r["calib_density"],
-                    calib_loss=r["calib_loss"], tokens=store.config.calib_tokens,
-                    arch=h["arch"] if h else None, latency_ms=h["latency_ms"] if h else None,
-                    energy_mj=h["energy_mj"] if h else None, topk_density=oracle.get(("topk", r["budget"])),
-                    threshold_density=oracle.get(("threshold", r["budget"])), layer=layer, layer_density=mine,
+                    method=method, budget=r.budget, reached=r.reached, params=dict(r.params),
+                    density=r.judge_density, loss=r.judge_loss, calib_density=r.calib_density,
+                    calib_loss=r.calib_loss, tokens=view.config.calib_tokens,
+                    arch=h.arch if h else None, latency_ms=h.latency_ms if h else None,
+                    energy_mj=h.energy_mj if h else None, topk_density=oracle.get(("topk", r.budget)),
+                    threshold_density=oracle.get(("threshold", r.budget)), layer=layer, layer_density=mine,
                     layer_oracle_density=theirs))
     return out
 
@@ -169,13 +90,13 @@ def _f(v: float | None, fmt: str) -> str:
     return "-" if v is None else format(v, fmt)
 
 
-def equal_accuracy_section(store: ResultStore, figs: dict[str, Path]) -> str:
+def equal_accuracy_section(view: RunView, figs: dict[str, Path]) -> str:
     """The equal-accuracy table and the density-vs-budget figure."""
-    rows = equal_accuracy_rows(store)
+    rows = equal_accuracy_rows(view)
     if not rows:
         return "<p>not run</p>"
     meas, sim = TAG["measured"], TAG["simulated"]
-    first = store.data["steps"]["calibration"][rows[0].method][0]
+    first = view.calibration()[rows[0].method][0]
     headers = ["design", "budget", "setting", f"density {meas}", f"ppl change (judged) {meas}",
                f"ppl change (calibration) {meas}", f"top-k oracle density {meas}", f"threshold oracle density {meas}",
                f"latency ms {sim}", f"energy mJ {sim}", f"EDP mJ·ms {sim}",
@@ -188,31 +109,31 @@ def equal_accuracy_section(store: ResultStore, figs: dict[str, Path]) -> str:
               "-" if r.layer is None else f"{r.layer}: {r.layer_density:.3f} / {r.layer_oracle_density:.3f}"]
              for r in rows]
     note = (f"<p class='note'>Each method's density knob set to the sparsest value within the budget on "
-            f"{first['calib_text']}, then judged on {first['judge_text']} ({rows[0].tokens}-token windows, every layer "
+            f"{first.calib_text}, then judged on {first.judge_text} ({rows[0].tokens}-token windows, every layer "
             "sparse; densities and losses shown are the judged ones). Unreached: no setting in the knob's range meets "
             "the budget; the closest is shown. Hardware: the accelerator on the method's trace at that setting, at "
-            f"{store.config.decoder_shape} @ {store.config.decoder_seq}.</p>")
+            f"{view.config.decoder_shape} @ {view.config.decoder_seq}.</p>")
     body = note + table(headers, cells)
     if "calibrate" in figs:
         body += figure(figs["calibrate"], "calibrated density vs loss budget (judged text)")
     return body
 
 
-def plot_density_vs_budget(store: ResultStore, path: Path) -> Path | None:
+def plot_density_vs_budget(view: RunView, path: Path) -> Path | None:
     """Judged density at each budget per method (hollow marker: budget not reached)."""
     from .figures import plt, save
 
-    cal = store.data["steps"].get("calibration", {})
+    cal = view.calibration()
     if not cal:
         return None
     fig, ax = plt.subplots(figsize=(7.5, 4.6))
     for i, (method, rows) in enumerate(sorted(cal.items())):
-        rows = sorted(rows, key=lambda r: r["budget"])
-        xs, ys = [100 * r["budget"] for r in rows], [r["judge_density"] for r in rows]
+        rows = sorted(rows, key=lambda r: r.budget)
+        xs, ys = [100 * r.budget for r in rows], [r.judge_density for r in rows]
         style = "--" if method in ORACLES else "-"
         ax.plot(xs, ys, style, color=f"C{i % 10}", label=method, lw=1.2)
         for r, x, y in zip(rows, xs, ys, strict=True):
-            ax.scatter([x], [y], color=f"C{i % 10}", facecolors=f"C{i % 10}" if r["reached"] else "none", zorder=3)
+            ax.scatter([x], [y], color=f"C{i % 10}", facecolors=f"C{i % 10}" if r.reached else "none", zorder=3)
     ax.set_yscale("log")
     ax.set_xlabel("loss budget (perplexity increase, %)")
     ax.set_ylabel("density at the calibrated setting (judged)")

@@ -6,37 +6,26 @@ from __future__ import annotations
 import pytest
 
 from sparseattn.core.errors import InvalidParameterError
-from sparseattn.report.equal_accuracy import (
-    calibrated_methods,
-    calibration_unit_s,
-    equal_accuracy_rows,
-    equal_accuracy_section,
-    plot_density_vs_budget,
-)
-from sparseattn.report.job import ResultStore, RunConfig, load_config
+from sparseattn.job.config import RunConfig, load_config
+from sparseattn.job.steps.calibration import calibrated_methods, calibration_unit_s
+from sparseattn.report.equal_accuracy import equal_accuracy_rows, equal_accuracy_section, plot_density_vs_budget
 
-
-def _row(method, budget, density, loss, reached=True, layers=None, **params):
-    return {"model": "smollm2-135m", "kind": "decoder", "method": method, "budget": budget, "reached": reached,
-            "params": params, "calib_text": "sotu", "calib_loss": loss * 0.9, "calib_density": density * 1.05,
-            "judge_text": "moby-dick", "judge_loss": loss, "judge_density": density, "evaluations": 9, "seconds": 1.0,
-            "note": "" if reached else "cannot reach", "calib_layer_density": {}, "judge_layer_density": layers or {},
-            "gap": loss * 0.1, "judged_on_budget": loss <= budget}
+from .rowfactory import calibration as _row
+from .rowfactory import hardware, view
 
 
 @pytest.fixture
 def store(tmp_path):
-    s = ResultStore(tmp_path, RunConfig(methods=["topk", "threshold", "pade", "dense"]))
-    s.data["steps"]["calibration"] = {
+    cal = {
         "topk": [_row("topk", 0.01, 0.5, 0.009, ratio=0.5), _row("topk", 0.02, 0.4, 0.018, ratio=0.4)],
         "threshold": [_row("threshold", 0.01, 0.3, 0.01, layers={0: 0.3, 1: 0.3}, delta=7.0),
                       _row("threshold", 0.02, 0.2, 0.02, layers={0: 0.2, 1: 0.2}, delta=6.0)],
         "pade": [_row("pade", 0.01, 0.9, 0.03, reached=False, layers={0: 0.9, 1: 0.5}, radius=64.0, alpha=0.6),
                  _row("pade", 0.02, 0.25, 0.015, layers={0: 0.1, 1: 0.4}, radius=9.0, alpha=0.5)]}
-    s.data["steps"]["calibration_hw"] = {
-        "pade@0.02": {"arch": "pade", "method": "pade", "budget": 0.02, "latency_ms": 2.0, "energy_mj": 3.0},
-        "pade@0.01": {"arch": "pade", "method": "pade", "budget": 0.01, "latency_ms": 4.0, "energy_mj": 5.0}}
-    return s
+    hw = {"pade@0.02": hardware("pade", "pade", 2.0, 3.0, budget=0.02),
+          "pade@0.01": hardware("pade", "pade", 4.0, 5.0, budget=0.01)}
+    return view(tmp_path, RunConfig(methods=["topk", "threshold", "pade", "dense"]), calibration=cal,
+                calibration_hw=hw)
 
 
 def test_rows_pair_each_design_with_the_oracles_at_its_budget(store):
@@ -54,7 +43,7 @@ def test_the_section_and_figure_are_written(store, tmp_path):
     assert path.is_file() and path.with_suffix(".svg").is_file()
     html = equal_accuracy_section(store, {"calibrate": path})
     assert "radius=64, alpha=0.6 (unreached)" in html and "moby-dick" in html and "<img" in html
-    assert equal_accuracy_section(ResultStore(tmp_path / "x", RunConfig()), {}) == "<p>not run</p>"
+    assert equal_accuracy_section(view(tmp_path / "x", RunConfig()), {}) == "<p>not run</p>"
 
 
 def test_the_job_calibrates_only_methods_with_a_knob_and_judges_on_another_text(tmp_path):

@@ -15,12 +15,13 @@ from sparseattn.report.render import dominated_by
 from sparseattn.report.summary import accuracy_front, is_oracle
 from sparseattn.report.tables import coinciding_targets
 
+from .rowfactory import accuracy, calibration, hardware, view
+
 METHODS = ["sofa", "star", "pade", "sanger", "dota", "energon", "elsa", "a3", "spatten", "star_block", "topk"]
 
 
-def _row(density: float, change: float) -> dict:
-    return {"density": density, "ppl_change": change, "ppl": 60 * (1 + change),
-            "oracle": {"ppl_change": change / 2, "density": density}}
+def _row(density: float, change: float):
+    return accuracy(density, change)
 
 
 @given(st.dictionaries(st.sampled_from(METHODS), st.tuples(st.floats(0.01, 1.0), st.floats(-0.1, 10.0)),
@@ -30,11 +31,11 @@ def test_the_accuracy_front_is_the_most_accurate_method_at_each_density(points):
     front = accuracy_front(acc)
     names = [m for m, _ in front]
     assert not any(is_oracle(m) for m in names) and "topk" not in names
-    assert all(a[1]["density"] <= b[1]["density"] and a[1]["ppl_change"] > b[1]["ppl_change"]
+    assert all(a[1].density <= b[1].density and a[1].ppl_change > b[1].ppl_change
                for a, b in itertools.pairwise(front))
     for m, r in acc.items():  # every practical method is matched or beaten by a front member at its density or below
         if not is_oracle(m):
-            assert any(f["density"] <= r["density"] and f["ppl_change"] <= r["ppl_change"] for _, f in front)
+            assert any(f.density <= r.density and f.ppl_change <= r.ppl_change for _, f in front)
 
 
 def test_a_trial_is_best_only_when_the_default_does_not_dominate_it():
@@ -62,16 +63,16 @@ def test_methods_at_the_same_point_share_one_label():
 
 def test_the_terminal_summary_fits_80_columns_without_cutting(tmp_path):
     from sparseattn.cli.run_cmd import summary_table
-    from sparseattn.report.job import ResultStore, RunConfig
+    from sparseattn.job.config import RunConfig
+    from sparseattn.job.store import ResultStore
 
     store = ResultStore(tmp_path, RunConfig())
-    acc = {"dense": {"density": 1.0, "ppl": 60.0}}
-    acc |= {m: _row(0.0123 + i / 20, 7.2946 * (i + 1)) for i, m in enumerate(METHODS)}
-    gpu = {"method": "dense", "workload": "decoder", "latency_ms": 1.0, "energy_mj": 100.0}
-    hw = {"h100@decoder": {**gpu, "arch": "h100"}, "a100@decoder": {**gpu, "arch": "a100"},
-          "star_block@decoder": {"arch": "star_block", "method": "star_block", "workload": "decoder",
-                                 "latency_ms": 163.5, "energy_mj": 1.53}}
-    store.data["steps"] = {"accuracy": acc, "hardware": hw}
+    store.put("accuracy", "dense", accuracy(1.0, None, ppl=60.0))
+    for i, m in enumerate(METHODS):
+        store.put("accuracy", m, _row(0.0123 + i / 20, 7.2946 * (i + 1)))
+    for gpu in ("h100", "a100"):
+        store.put("hardware", f"{gpu}@decoder", hardware(gpu, "dense", 1.0, 100.0))
+    store.put("hardware", "star_block@decoder", hardware("star_block", "star_block", 163.5, 1.53))
     out = io.StringIO()
     Console(file=out, width=80).print(summary_table(store))
     text = out.getvalue()
@@ -82,26 +83,23 @@ def test_the_terminal_summary_fits_80_columns_without_cutting(tmp_path):
 
 
 def test_the_summary_names_the_method_that_keeps_fewest_pairs_at_each_loss_budget(tmp_path):
-    from sparseattn.report.job import ResultStore, RunConfig
+    from sparseattn.job.config import RunConfig
     from sparseattn.report.summary import which_method_per_budget
 
-    store = ResultStore(tmp_path, RunConfig())
-    assert which_method_per_budget(store) == ""  # no calibration step: nothing said
-    rows = [{"method": m, "budget": b, "judge_density": d, "judge_loss": loss, "judged_on_budget": ok,
-             "kind": "decoder", "judge_text": "sotu"}
-            for m, b, d, loss, ok in [("sofa", 0.01, 0.30, 0.008, True), ("pade", 0.01, 0.20, 0.012, False),
-                                      ("sanger", 0.01, 0.25, 0.009, True), ("pade", 0.05, 0.10, 0.04, True)]]
-    store.data["steps"]["calibration"] = {m: [r for r in rows if r["method"] == m] for m in ("sofa", "pade", "sanger")}
-    text = which_method_per_budget(store)
+    assert which_method_per_budget(view(tmp_path, RunConfig())) == ""  # no calibration step: nothing said
+    rows = [calibration(m, b, d, loss) for m, b, d, loss in [("sofa", 0.01, 0.30, 0.008), ("pade", 0.01, 0.20, 0.012),
+                                                            ("sanger", 0.01, 0.25, 0.009), ("pade", 0.05, 0.10, 0.04)]]
+    cal = {m: [r for r in rows if r.method == m] for m in ("sofa", "pade", "sanger")}
+    text = which_method_per_budget(view(tmp_path, RunConfig(), calibration=cal))
     assert "within +1.0%: <b>sanger</b> at density 0.250" in text  # pade is lower but off budget when judged
     assert "within +5.0%: <b>pade</b> at density 0.100" in text
 
 
 def test_the_encoder_reads_the_runs_own_text_or_says_why_not(tmp_path):
     from sparseattn.eval import load_text
+    from sparseattn.job.config import RunConfig
+    from sparseattn.job.steps.encoder import encoder_texts
     from sparseattn.models import load_model
-    from sparseattn.report.job import RunConfig
-    from sparseattn.report.steps import encoder_texts
 
     enc = load_model("minilm-l6")
     mine = tmp_path / "mine.txt"

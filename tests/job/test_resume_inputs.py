@@ -10,7 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from sparseattn.cli import app
-from sparseattn.report.job import ResultStore, load_config
+from sparseattn.job.config import load_config
+from sparseattn.job.store import ResultStore
 
 runner = CliRunner()
 

@@ -7,7 +7,7 @@ import itertools
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sparseattn.report.progress import Status, StepPlan, Tracker, eta_text
+from sparseattn.job.progress import Status, StepPlan, Tracker, eta_text
 
 
 class Clock:
