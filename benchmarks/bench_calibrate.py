@@ -1,6 +1,6 @@
 """Equal accuracy on SmolLM2-135M: every method's density knob calibrated to +1% and +2% perplexity on SOTU and
 judged on Moby-Dick, then its accelerator simulated at that setting -- the main job's ``calibrate`` step
-(:mod:`sparseattn.report.equal_accuracy`) run alone with a fresh measurement cache, so its wall time is what the step
+(:mod:`sparseattn.job.steps.calibration`) run alone with a fresh measurement cache, so its wall time is what the step
 adds to ``make run``.
 
 Written to ``benchmarks/results/calibrate/``: ``bench_calibrate.json`` (the configuration, the machine's load
@@ -24,10 +24,14 @@ from pathlib import Path
 import torch
 
 from sparseattn.core.files import write_atomic
+from sparseattn.job.config import DEFAULT_METHODS, RunConfig
+from sparseattn.job.runner import run_step
+from sparseattn.job.step import Context
+from sparseattn.job.steps.calibration import Calibration
+from sparseattn.job.store import ResultStore
 from sparseattn.models import load_model
 from sparseattn.report.calibration import calibration_markdown
-from sparseattn.report.equal_accuracy import calibrate_step, equal_accuracy_rows
-from sparseattn.report.job import DEFAULT_METHODS, ResultStore, RunConfig
+from sparseattn.report.equal_accuracy import equal_accuracy_rows
 
 RESULTS = Path(__file__).parent / "results" / "calibrate"
 TARGET_S, PADE_RATIO = 240.0, 1.3
@@ -97,14 +101,14 @@ def main() -> None:
         store = ResultStore(args.work or Path(tmp), cfg).open(resume=True)
         start, cpu_start = time.perf_counter(), time.process_time()
         if not args.from_work:
-            calibrate_step(cfg, store, lm,
-                           lambda d, **_: print(f"[{time.perf_counter() - start:6.0f} s] {d}", flush=True))
+            tick = lambda d, **_: print(f"[{time.perf_counter() - start:6.0f} s] {d}", flush=True)  # noqa: E731
+            run_step(Calibration(), Context(cfg, store, tick, models={cfg.model: lm}))
         wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
         if args.from_work:
-            wall = sum(max(r["seconds"] for r in rows) for rows in store.data["steps"].get("calibration", {}).values())
+            wall = sum(max(r.seconds for r in rows) for rows in store.table("calibration").values())
             cpu = None
-        rows = [r for m in store.data["steps"]["calibration"].values() for r in m]
-        ea = [r.to_dict() for r in equal_accuracy_rows(store)]
+        rows = [r.model_dump() for m in store.table("calibration").values() for r in m]
+        ea = [r.to_dict() for r in equal_accuracy_rows(store.view())]
     seconds = {}
     for r in rows:
         seconds[r["method"]] = max(seconds.get(r["method"], 0.0), r["seconds"])
