@@ -11,6 +11,7 @@ from ...report.render import kernels_section
 from ...report.rows import KernelRow, NotRun, RunView
 from ..config import RunConfig
 from ..step import Context, Done, Step
+from ..store import ResultStore
 
 LENGTHS = (4096, 16384)
 NO_GPU = "no CUDA device (run with --device cuda on a GPU; benchmarks/bench_gpu.py has the full sweep)"
@@ -43,7 +44,7 @@ class Kernels(Step):
     def units(self, cfg: RunConfig) -> list[str]:
         return ["rows"]
 
-    def progress_units(self, cfg, store) -> int:
+    def progress_units(self, cfg: RunConfig, store: ResultStore) -> int:
         """One per length timed, on a CUDA run (elsewhere the step only records why it did not run)."""
         return len(LENGTHS) * int(cfg.device == "cuda") * super().progress_units(cfg, store)
 

@@ -12,6 +12,7 @@ from ...report.rows import NotRun, RunView, SpatialRow
 from .. import progress
 from ..config import RunConfig
 from ..step import Context, Done, Step
+from ..store import ResultStore
 
 SPATIAL_MESH = "spatial-star-8x8"
 
@@ -30,7 +31,7 @@ class Spatial(Step):
     def units(self, cfg: RunConfig) -> list[str]:
         return ["rows"]
 
-    def progress_units(self, cfg, store) -> int:
+    def progress_units(self, cfg: RunConfig, store: ResultStore) -> int:
         """Every (design, sequence length) point while the sweep is not stored."""
         from ...hw.spatial.sweep import DESIGNS
 
