@@ -11,6 +11,7 @@ from rich.table import Table
 
 from ..core.errors import SparseAttnError
 from ..core.files import write_atomic
+from ..report.calibration import setting_label
 from ._app import app, console, fail
 
 DEFAULT_METHODS = "topk,threshold,sofa,star,pade,sanger,dota,energon,elsa,a3,spatten,star_block"
@@ -114,9 +115,11 @@ class _Progress:
 
 def _method_done(method: str, rows) -> None:
     for r in rows:
-        state = "on budget" if r.reached else "UNREACHED"
+        state = "on budget" if r.reached else ("NOT MEASURABLE" if not r.measurable else "UNREACHED")
         console.print(f"  {method} at {r.budget:.1%}: {state} {r.params} density {r.calib_density:.3f} (calibration) "
                       f"/ {r.judge_density:.3f} (judged), loss {r.calib_loss:+.4f} / {r.judge_loss:+.4f}")
+        if r.note:
+            console.print(f"    {r.note}", soft_wrap=True)
 
 
 def _table(rows, model: str, kind: str) -> Table:
@@ -126,7 +129,7 @@ def _table(rows, model: str, kind: str) -> Table:
                 f"{loss} (judged)", "gap"):
         table.add_column(col)
     for r in rows:
-        setting = ", ".join(f"{k}={v:g}" for k, v in r.params.items()) + ("" if r.reached else " (unreached)")
+        setting = setting_label(r.params, r.reached, r.measurable)
         table.add_row(r.method, f"{r.budget:.1%}", setting, f"{r.calib_density:.3f}", f"{r.calib_loss:+.2%}",
                       f"{r.judge_density:.3f}", f"{r.judge_loss:+.2%}", f"{r.gap:+.2%}")
     return table

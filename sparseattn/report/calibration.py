@@ -6,9 +6,26 @@ from __future__ import annotations
 from typing import Any
 
 
+def setting_label(params: dict[str, Any], reached: bool, measurable: bool = True) -> str:
+    """A calibrated setting as the tables print it: ``k=0.56``; ``... (unreached)`` for an unreached budget's
+    closest point; ``not measurable at this window`` when the knob moved no density there (nothing calibrated)."""
+    if not measurable:
+        return "not measurable at this window"
+    text = ", ".join(f"{k}={v:g}" for k, v in params.items())
+    return text if reached else f"{text} (unreached)"
+
+
+def judged_label(row: dict[str, Any]) -> str:
+    """'yes' / 'no' for a calibrated setting on the judged text; for a row with no calibrated setting, why not."""
+    if not row.get("measurable", True):
+        return "n/a (not measurable)"
+    if not row["reached"]:
+        return "n/a (unreached)"
+    return "yes" if row["judge_loss"] <= row["budget"] else "no"
+
+
 def _setting(row: dict[str, Any]) -> str:
-    text = ", ".join(f"{k}={v:g}" for k, v in row["params"].items())
-    return text if row["reached"] else f"{text} (unreached)"
+    return setting_label(row["params"], row["reached"], row.get("measurable", True))
 
 
 def calibration_markdown(rows: list[dict[str, Any]]) -> str:
@@ -23,5 +40,8 @@ def calibration_markdown(rows: list[dict[str, Any]]) -> str:
     for r in rows:
         lines.append(f"| {r['method']} | {r['budget']:.1%} | {_setting(r)} | {r['calib_density']:.3f} | "
                      f"{r['calib_loss']:+.2%} | {r['judge_density']:.3f} | {r['judge_loss']:+.2%} | {r['gap']:+.2%} | "
-                     f"{'yes' if r['judged_on_budget'] else 'no'} | {r['evaluations']} |")
+                     f"{judged_label(r)} | {r['evaluations']} |")
+    notes = [f"- {r['method']} at +{r['budget']:.0%}: {r['note']}." for r in rows if r.get("note")]
+    if notes:
+        lines += ["", "Notes (a budget met only at the densest end, unreached, or not measurable here):", *notes]
     return "\n".join(lines)
