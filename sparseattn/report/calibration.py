@@ -24,6 +24,17 @@ def judged_label(row: dict[str, Any]) -> str:
     return "yes" if row["judge_loss"] <= row["budget"] else "no"
 
 
+def budget_label(budget: float, kind: str) -> str:
+    """A decoder's budget as its perplexity increase (``1.0%``), an encoder's as the cosine it keeps (``cosine >=
+    0.99``): the loss is 1 - cosine there, and a reader asks for the cosine."""
+    return f"{budget:.1%}" if kind == "decoder" else f"cosine >= {1 - budget:.3g}"
+
+
+def loss_label(loss: float, kind: str) -> str:
+    """A decoder's loss (or gap) as a signed percentage of perplexity, an encoder's as 1 - cosine (4 decimals)."""
+    return f"{loss:+.2%}" if kind == "decoder" else f"{loss:+.4f}"
+
+
 def _setting(row: dict[str, Any]) -> str:
     return setting_label(row["params"], row["reached"], row.get("measurable", True))
 
@@ -38,10 +49,12 @@ def calibration_markdown(rows: list[dict[str, Any]]) -> str:
             "| on budget when judged | points |\n|---|---|---|---|---|---|---|---|---|---|")
     lines = [head]
     for r in rows:
-        lines.append(f"| {r['method']} | {r['budget']:.1%} | {_setting(r)} | {r['calib_density']:.3f} | "
-                     f"{r['calib_loss']:+.2%} | {r['judge_density']:.3f} | {r['judge_loss']:+.2%} | {r['gap']:+.2%} | "
+        k = r["kind"]
+        lines.append(f"| {r['method']} | {budget_label(r['budget'], k)} | {_setting(r)} | {r['calib_density']:.3f} | "
+                     f"{loss_label(r['calib_loss'], k)} | {r['judge_density']:.3f} | {loss_label(r['judge_loss'], k)} "
+                     f"| {loss_label(r['gap'], k)} | "
                      f"{judged_label(r)} | {r['evaluations']} |")
-    notes = [f"- {r['method']} at +{r['budget']:.0%}: {r['note']}." for r in rows if r.get("note")]
+    notes = [f"- {r['method']} at {budget_label(r['budget'], r['kind'])}: {r['note']}." for r in rows if r.get("note")]
     if notes:
         lines += ["", "Notes (a budget met only at the densest end, unreached, or not measurable here):", *notes]
     return "\n".join(lines)
