@@ -9,6 +9,8 @@ equal-accuracy row with its simulated accelerator) and ``bench_calibrate.md``. T
 reported, not tuned: every method reaches +2% (or the row says why not); PADE's density at +2% within 1.3x of the
 threshold oracle's; the step within 4 minutes on 2 cores.
 
+The README's equal-accuracy table is regenerated from the JSON (``--readme-only``: that alone).
+
 ``python benchmarks/bench_calibrate.py [--tokens 256]`` (the job's default window; a few minutes on 2 idle cores).
 """
 
@@ -25,7 +27,7 @@ import torch
 
 from sparseattn.core.files import write_atomic
 from sparseattn.models import load_model
-from sparseattn.report.calibration import calibration_markdown
+from sparseattn.report.calibration import calibration_markdown, write_readme_table
 from sparseattn.report.equal_accuracy import calibrate_step, equal_accuracy_rows
 from sparseattn.report.job import DEFAULT_METHODS, ResultStore, RunConfig
 
@@ -84,9 +86,14 @@ def main() -> None:
                     help="comma-separated methods, calibrated in this order (default: the main job's)")
     ap.add_argument("--work", type=Path, default=None, help="working directory (default: a fresh temporary one); "
                     "a rerun with the same one resumes from its measurement cache, and its wall time is then partial")
+    ap.add_argument("--readme-only", action="store_true", help="only regenerate the README's equal-accuracy table "
+                    "from the committed bench_calibrate.json")
     ap.add_argument("--from-work", action="store_true", help="write the results of the methods --work already holds "
                     "without measuring more (an interrupted run; its wall time is then the methods' own seconds)")
     args = ap.parse_args()
+    if args.readme_only:
+        print(f"wrote {write_readme_table()}")
+        return
     torch.set_grad_enabled(False)
     torch.set_num_threads(2)
     cfg = RunConfig(methods=[m.strip() for m in args.methods.split(",") if m.strip()], budgets=[0.01, 0.02],
@@ -119,6 +126,7 @@ def main() -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     write_atomic(RESULTS / "bench_calibrate.json", json.dumps(data, indent=1))
     write_atomic(RESULTS / "bench_calibrate.md", markdown(data))
+    write_readme_table()
     print(markdown(data))
 
 

@@ -66,3 +66,27 @@ def test_the_job_calibrates_only_methods_with_a_knob_and_judges_on_another_text(
     with pytest.raises(InvalidParameterError, match="budgets"):
         load_config(None, {"budgets": [0.0]})
     assert load_config(None, {"text": "sotu", "budgets": []}).budgets == []  # no calibration: any text
+
+
+def test_the_readme_equal_accuracy_table_is_generated_from_the_committed_results():
+    """The README's equal-accuracy table is what ``python benchmarks/bench_calibrate.py --readme-only`` makes of
+    benchmarks/results/calibrate/bench_calibrate.json: a hand edit or a stale result fails here."""
+    import json
+
+    from sparseattn.report.calibration import BENCH_JSON, README, readme_table, readme_with_calibration_table
+
+    data = json.loads(BENCH_JSON.read_text())
+    readme = README.read_text()
+    assert readme == readme_with_calibration_table(readme, data)
+    for r in data["rows"]:  # every method's held-out density at every budget is in the README
+        if r.get("measurable", True):
+            assert f"{r['judge_density']:.3f}" in readme_table(data)
+    data["rows"][0]["judge_density"] = 0.123456
+    assert readme != readme_with_calibration_table(readme, data)
+
+
+def test_a_readme_without_the_equal_accuracy_markers_is_refused():
+    from sparseattn.report.calibration import readme_with_calibration_table
+
+    with pytest.raises(ValueError, match="markers"):
+        readme_with_calibration_table("# no table\n", {"rows": [], "config": {}})
