@@ -181,7 +181,7 @@ def equal_accuracy_section(store: ResultStore, figs: dict[str, Path]) -> str:
     headers = ["design", "budget", "setting", f"density {meas}", f"ppl change (judged) {meas}",
                f"ppl change (calibration) {meas}", f"top-k oracle density {meas}", f"threshold oracle density {meas}",
                f"latency ms {sim}", f"energy mJ {sim}", f"EDP mJ·ms {sim}",
-               "layer most unlike the threshold oracle (its density / oracle's)"]
+               f"layer most unlike the threshold oracle (its density / oracle's) {meas}"]
     cells = [[r.method + (f" ({r.arch})" if r.arch else ""), f"+{r.budget:.0%}",
               setting_label(r.params, r.reached, r.measurable),
               _f(r.density, ".3f"), _f(100 * r.loss, "+.2f") + "%", _f(100 * r.calib_loss, "+.2f") + "%",
