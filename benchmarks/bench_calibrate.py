@@ -65,7 +65,8 @@ def markdown(data: dict) -> str:
              f"{'met' if t['step_within_4_min'] else 'missed'}.",
              f"PADE / threshold-oracle density at +2% (judged): {t['pade_over_threshold_density_at_2pct_judged']:.2f}x "
              f"(calibration text {t['pade_over_threshold_density_at_2pct_calib']:.2f}x); target <= {PADE_RATIO}x.",
-             "Unreached at +2%: " + ("; ".join(f"{m}: {n}" for m, n in t["unreached_at_2pct"].items()) or "none") + ".",
+             "Unreached or not measurable at +2%: "
+             + ("; ".join(f"{m}: {n}" for m, n in t["unreached_at_2pct"].items()) or "none") + ".",
              "", calibration_markdown(data["rows"]), "", "## At the calibrated settings, on each method's accelerator",
              "", "| design | budget | density | ppl change | latency ms | energy mJ | EDP mJ*ms | top-k oracle "
              "density | threshold oracle density |", "|---|---|---|---|---|---|---|---|---|"]

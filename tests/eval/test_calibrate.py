@@ -259,3 +259,20 @@ def test_an_encoder_is_calibrated_on_embedding_cosine(tmp_path):
     (row,) = calibrate_method("topk", calib, judge, [0.02], TOL)
     assert row.kind == "encoder" and row.reached and row.calib_loss <= 0.02
     assert 0 < row.calib_density < 1 and 0 <= row.judge_loss < 1
+
+
+def test_notes_say_when_only_the_densest_end_is_on_budget_and_when_the_loss_is_not_monotone():
+    from sparseattn.eval.calibrate.runner import _dense_end_note, _non_monotone_note
+    from sparseattn.eval.calibrate.scorer import Point
+
+    knob = knobs_of("pade")[0]
+    dense = Point("pade", {"radius": 64.0}, 0.0175, 0.998, 1.0, 1.0)
+    sparse = Point("pade", {"radius": 7.025}, 0.0111, 0.205, 1.0, 1.0)
+    note = _non_monotone_note(knob, 0.015, {0.0: dense, 0.8: sparse})
+    assert "not monotone" in note and "radius=64" in note and "+0.0175" in note
+    assert _non_monotone_note(knob, 0.02, {0.0: dense, 0.8: sparse}) == ""  # densest end on budget: nothing odd
+    keep = knobs_of("dota")[0]
+    on = Point("dota", {"keep": 1.0}, 0.0, 1.0, 1.0, 1.0)
+    over = Point("dota", {"keep": 0.866}, 0.0833, 0.875, 1.0, 1.0)
+    note = _dense_end_note(keep, on, {0.0: on, 1 / 32: over, 0.5: over})
+    assert "only the densest end" in note and "keep=0.866" in note and "0.875" in note

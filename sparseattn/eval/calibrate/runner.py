@@ -125,6 +125,16 @@ def _dense_end_note(knob: Knob, point: Point, pts: dict[float, Point]) -> str:
             f"{p.params[knob.name]:g}, keeps {p.density:.3f} of the pairs at loss {p.loss:+.4f}")
 
 
+def _non_monotone_note(knob: Knob, budget: float, pts: dict[float, Point]) -> str:
+    """For an answer whose grid value's densest end is over the budget: say so (the loss is not monotone there)."""
+    dense = pts[0.0]
+    if dense.loss <= budget:
+        return ""
+    return (f"the densest end, {knob.name}={dense.params[knob.name]:g} (density {dense.density:.3f}), is over the "
+            f"budget at loss {dense.loss:+.4f} while this sparser setting is on it: the loss is not monotone in "
+            f"{knob.name} here")
+
+
 def _choose(budget: float, results: list[tuple[Found, dict[float, Point]]]) -> tuple[Found, Point, dict[float, Point]]:
     """The sparsest (lowest measured density) on-budget point over the grid, else the lowest-loss point; with its
     search outcome and the points of its grid value."""
@@ -166,7 +176,7 @@ def calibrate_method(method: str, calib: Scorer, judge: Scorer, budgets: list[fl
             note = (f"cannot reach the budget in {knobs[0].name} [{knobs[0].low}, {knobs[0].high}]: closest loss "
                     f"{point.loss:.4f} at {point.params}")
         else:
-            note = _dense_end_note(knobs[0], point, pts) if found.t == 0.0 else ""
+            note = _dense_end_note(knobs[0], point, pts) if found.t == 0.0 else _non_monotone_note(knobs[0], b, pts)
         judged = judge.measure(method, point.params)
         rows.append(CalibrationRow(
             model=calib.lm.name, kind=calib.kind, method=method, budget=b, reached=reached, params=point.params,
