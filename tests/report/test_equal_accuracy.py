@@ -90,3 +90,15 @@ def test_a_readme_without_the_equal_accuracy_markers_is_refused():
 
     with pytest.raises(ValueError, match="markers"):
         readme_with_calibration_table("# no table\n", {"rows": [], "config": {}})
+
+
+def test_every_method_has_its_own_colour_and_marker_in_every_figure():
+    """One home for a method's style (a3 and star_block once shared a colour in density_vs_budget): distinct
+    colours across every registered method, and the same style whichever methods a figure shows."""
+    from sparseattn.methods import method_names
+    from sparseattn.report.figures import method_style
+
+    styles = {m: method_style(m) for m in method_names()}
+    colours = [tuple(c) for c, _ in styles.values()]
+    assert len(set(colours)) == len(colours)
+    assert method_style("a3") != method_style("star_block") and method_style("pade") == styles["pade"]
