@@ -9,7 +9,8 @@ equal-accuracy row with its simulated accelerator) and ``bench_calibrate.md``. T
 reported, not tuned: every method reaches +2% (or the row says why not); PADE's density at +2% within 1.3x of the
 threshold oracle's; the step within 4 minutes on 2 cores.
 
-The README's equal-accuracy table is regenerated from the JSON (``--readme-only``: that alone).
+The README's equal-accuracy table is regenerated from the JSON (``--docs-only``: the markdown and that table alone,
+from the committed JSON).
 
 ``python benchmarks/bench_calibrate.py [--tokens 256]`` (the job's default window; a few minutes on 2 idle cores).
 """
@@ -73,7 +74,9 @@ def markdown(data: dict) -> str:
     for r in data["equal_accuracy"]:
         if r["arch"] is None:
             continue
-        lines.append(f"| {r['method']} ({r['arch']}) | +{r['budget']:.0%} | {r['density']:.3f} | {r['loss']:+.2%} | "
+        state = "" if r["reached"] else (" not measurable" if not r.get("measurable", True) else " unreached")
+        lines.append(f"| {r['method']} ({r['arch']}){state} | +{r['budget']:.0%} | {r['density']:.3f} | "
+                     f"{r['loss']:+.2%} | "
                      f"{r['latency_ms']:.3g} | {r['energy_mj']:.3g} | {r['edp']:.3g} | {r['topk_density']:.3f} | "
                      f"{r['threshold_density']:.3f} |")
     lines += ["", "Per-method seconds: " + ", ".join(f"{m} {s:.0f}" for m, s in data["method_seconds"].items())]
@@ -87,13 +90,15 @@ def main() -> None:
                     help="comma-separated methods, calibrated in this order (default: the main job's)")
     ap.add_argument("--work", type=Path, default=None, help="working directory (default: a fresh temporary one); "
                     "a rerun with the same one resumes from its measurement cache, and its wall time is then partial")
-    ap.add_argument("--readme-only", action="store_true", help="only regenerate the README's equal-accuracy table "
-                    "from the committed bench_calibrate.json")
+    ap.add_argument("--docs-only", action="store_true", help="only regenerate bench_calibrate.md and the README's "
+                    "equal-accuracy table from the committed bench_calibrate.json")
     ap.add_argument("--from-work", action="store_true", help="write the results of the methods --work already holds "
                     "without measuring more (an interrupted run; its wall time is then the methods' own seconds)")
     args = ap.parse_args()
-    if args.readme_only:
-        print(f"wrote {write_readme_table()}")
+    if args.docs_only:
+        data = json.loads((RESULTS / "bench_calibrate.json").read_text())
+        write_atomic(RESULTS / "bench_calibrate.md", markdown(data))
+        print(f"wrote {RESULTS / 'bench_calibrate.md'} and {write_readme_table()}")
         return
     torch.set_grad_enabled(False)
     torch.set_num_threads(2)

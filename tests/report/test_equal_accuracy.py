@@ -69,7 +69,7 @@ def test_the_job_calibrates_only_methods_with_a_knob_and_judges_on_another_text(
 
 
 def test_the_readme_equal_accuracy_table_is_generated_from_the_committed_results():
-    """The README's equal-accuracy table is what ``python benchmarks/bench_calibrate.py --readme-only`` makes of
+    """The README's equal-accuracy table is what ``python benchmarks/bench_calibrate.py --docs-only`` makes of
     benchmarks/results/calibrate/bench_calibrate.json: a hand edit or a stale result fails here."""
     import json
 
