@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-all lint bench gpu gpu-prep gpu-dry-run clean report-png
+.PHONY: run test test-all test-slow lint bench gpu gpu-prep gpu-dry-run clean report-png
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -35,14 +35,17 @@ run: $(STAMP)
 	$(VENV)/bin/sparseattn run
 
 # `make test` skips the tests marked slow (the whole main job, the README's commands, long SOFA runs: each over
-# ~20 s on 2 cores); `make test-all` runs every test. CI (.ci/run) runs both.
+# ~20 s on 2 cores); `make test-all` runs every test (`make test`, then `make test-slow`). CI (.ci/run) runs
+# `make test`, `make run`, then `make test-slow`.
 test: $(STAMP) $(SYSDEPS)
 	$(VENV)/bin/ruff check sparseattn tests benchmarks scripts
 	$(PY) -m pytest
 
-test-all: $(STAMP) $(SYSDEPS)
-	$(VENV)/bin/ruff check sparseattn tests benchmarks scripts
-	$(PY) -m pytest --runslow
+test-all: test test-slow
+
+# only the tests marked slow (CI runs them after the two README commands, so nothing runs twice)
+test-slow: $(STAMP) $(SYSDEPS)
+	$(PY) -m pytest --runslow -m slow
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check sparseattn tests benchmarks scripts
