@@ -59,10 +59,43 @@ def calibration_markdown(rows: list[dict[str, Any]]) -> str:
                      f"{loss_label(r['calib_loss'], k)} | {r['judge_density']:.3f} | {loss_label(r['judge_loss'], k)} "
                      f"| {loss_label(r['gap'], k)} | "
                      f"{judged_label(r)} | {r['evaluations']} |")
-    notes = [f"- {r['method']} at {budget_label(r['budget'], r['kind'])}: {r['note']}." for r in rows if r.get("note")]
+    notes = calibration_notes(rows)
     if notes:
-        lines += ["", "Notes (a budget met only at the densest end, unreached, or not measurable here):", *notes]
+        lines += ["", "Notes (a setting shared by budgets, a budget met only at the densest end or past a non-monotone "
+                  "loss, unreached, or not measurable here):", *notes]
     return "\n".join(lines)
+
+
+def _at_sparsest_end(method: str, params: dict[str, Any]) -> bool:
+    from ..eval.calibrate.search import knob_value
+    from ..methods.registry import get_method
+
+    knobs = get_method(method).knobs
+    return bool(knobs) and params.get(knobs[0].name) == knob_value(knobs[0], 1.0)
+
+
+def calibration_notes(rows: list[dict[str, Any]]) -> list[str]:
+    """One line per method and note (the budgets it applies to grouped); and, for a method calibrated to the same
+    setting at several budgets, why: the search's next sparser point was already over the largest of them."""
+    grouped: dict[tuple[str, str], list[str]] = {}
+    settings: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in rows:
+        label = budget_label(r["budget"], r["kind"])
+        if r.get("note"):
+            grouped.setdefault((r["method"], r["note"]), []).append(label)
+        if r["reached"]:
+            settings.setdefault((r["method"], repr(sorted(r["params"].items()))), []).append(r)
+    out = [f"- {m} at {', '.join(labels)}: {note}." for (m, note), labels in grouped.items()]
+    for (m, _), same in settings.items():
+        if len(same) > 1:
+            top = max(same, key=lambda r: r["budget"])
+            why = ("it is the sparsest end of the knob's range" if _at_sparsest_end(m, top["params"]) else
+                   f"the next sparser setting the search measured was already over "
+                   f"{budget_label(top['budget'], top['kind'])}, so the loss jumps past every one of these budgets "
+                   "within one step of the search there")
+            out.append(f"- {m}: the same setting at {', '.join(budget_label(r['budget'], r['kind']) for r in same)}; "
+                       f"{why}.")
+    return out
 
 
 # ------------------------------------------------------------------------------------------------ the README table

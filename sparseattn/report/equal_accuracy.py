@@ -204,7 +204,7 @@ def equal_accuracy_section(store: ResultStore, figs: dict[str, Path]) -> str:
 
 def plot_density_vs_budget(store: ResultStore, path: Path) -> Path | None:
     """Judged density at each budget per method, each in its own colour and marker (:func:`~.figures.method_style`;
-    hollow marker: budget not reached or not measurable, so no calibrated setting)."""
+    hollow marker: budget not reached; a method whose knob moves no density on the window is named, not drawn)."""
     from matplotlib.ticker import FixedLocator, FormatStrFormatter, NullFormatter
 
     from .figures import DENSITY_TICKS, method_style, plt, save
@@ -213,20 +213,31 @@ def plot_density_vs_budget(store: ResultStore, path: Path) -> Path | None:
     if not cal:
         return None
     fig, ax = plt.subplots(figsize=(8.5, 4.8), layout="constrained")
+    budgets, flat = set(), []
     for method, rows in sorted(cal.items()):
-        rows = sorted(rows, key=lambda r: r["budget"])
+        rows = sorted((r for r in rows if r.get("measurable", True)), key=lambda r: r["budget"])
+        if not rows:  # nothing calibrated on this window: left out of the plot, named under it
+            flat.append(method)
+            continue
         color, marker = method_style(method)
         xs, ys = [100 * r["budget"] for r in rows], [r["judge_density"] for r in rows]
+        budgets.update(xs)
         ax.plot(xs, ys, "--" if method in ORACLES else "-", color=color, label=method, lw=1.2, marker=marker,
                 markerfacecolor="none", markersize=7)
-        for r, x, y in zip(rows, xs, ys, strict=True):  # filled: calibrated; hollow: unreached or not measurable
+        for r, x, y in zip(rows, xs, ys, strict=True):  # filled: calibrated; hollow: unreached
             if r["reached"]:
                 ax.scatter([x], [y], color=color, marker=marker, s=40, zorder=3)
+    ax.set_xticks(sorted(budgets))
+    ax.set_xmargin(0.08)
+    if flat:
+        ax.set_xlabel(f"loss budget (perplexity increase, %); not measurable on this window: {', '.join(flat)}")
+    else:
+        ax.set_xlabel("loss budget (perplexity increase, %)")
     ax.set_yscale("log")
     ax.yaxis.set_major_locator(FixedLocator(DENSITY_TICKS))
     ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
     ax.yaxis.set_minor_formatter(NullFormatter())
-    ax.set_xlabel("loss budget (perplexity increase, %)")
+    ax.set_ylim(top=1.25)  # room above density 1 for its markers
     ax.set_ylabel("density at the calibrated setting (judged)")
     ax.set_title("equal accuracy: how sparse each method is within the budget (dashed: oracles)")
     ax.legend(fontsize=7, ncol=2, loc="center left", bbox_to_anchor=(1.01, 0.5))

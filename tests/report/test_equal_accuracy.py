@@ -102,3 +102,18 @@ def test_every_method_has_its_own_colour_and_marker_in_every_figure():
     colours = [tuple(c) for c, _ in styles.values()]
     assert len(set(colours)) == len(colours)
     assert method_style("a3") != method_style("star_block") and method_style("pade") == styles["pade"]
+
+
+def test_the_calibration_table_says_why_budgets_share_a_setting_and_marks_unreached_rows():
+    from sparseattn.report.calibration import calibration_markdown, calibration_notes
+
+    rows = [_row("elsa", 0.01, 0.965, 0.0278, keep=0.9647), _row("elsa", 0.02, 0.965, 0.0278, keep=0.9647),
+            _row("topk", 0.01, 0.005, 0.001, ratio=0.005), _row("topk", 0.02, 0.005, 0.001, ratio=0.005),
+            _row("energon", 0.01, 0.984, -0.0369, reached=False, alpha2=-1.0),
+            _row("energon", 0.02, 0.984, -0.0369, reached=False, alpha2=-1.0)]
+    notes = calibration_notes(rows)
+    assert any(n.startswith("- elsa: the same setting at 1.0%, 2.0%") and "already over 2.0%" in n for n in notes)
+    assert any(n.startswith("- topk: the same setting") and "sparsest end" in n for n in notes)
+    assert "- energon at 1.0%, 2.0%: cannot reach." in notes  # one note for both budgets
+    md = calibration_markdown(rows)
+    assert md.count("n/a (unreached)") == 2 and "| energon | 1.0% | alpha2=-1 (unreached) |" in md
