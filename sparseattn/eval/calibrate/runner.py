@@ -190,8 +190,9 @@ def calibrate_method(method: str, calib: Scorer, judge: Scorer, budgets: list[fl
 
 def expected_points(method: str, n_budgets: int, tol: float = 1 / 32) -> int:
     """About how many settings calibrating ``method`` measures: per grid value both ends and ``log2(1/tol)``
-    bisections for the first budget, about half as many more for each further budget; then one judgement per
-    budget (for progress estimates only)."""
+    bisections for the first budget, about half as many more for each further budget, and one more per budget where
+    the density is resolved past ``tol`` (SmolLM2 at 128 tokens measured 7 to 15 per grid value over two budgets,
+    mean 11: ``benchmarks/results/calibrate/``); then one judgement per budget (for progress estimates only)."""
     steps = math.ceil(math.log2(1 / tol))
-    per_grid = 2 + steps + (n_budgets - 1) * (steps // 2)
+    per_grid = 2 + steps + (n_budgets - 1) * (steps // 2) + n_budgets
     return len(_grid(knobs_of(method))) * per_grid + n_budgets
