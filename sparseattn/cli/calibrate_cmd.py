@@ -11,6 +11,7 @@ from rich.table import Table
 
 from ..core.errors import SparseAttnError
 from ..core.files import write_atomic
+from ..report.calibration import budget_label, loss_label, setting_label
 from ._app import app, console, fail
 
 DEFAULT_METHODS = "topk,threshold,sofa,star,pade,sanger,dota,energon,elsa,a3,spatten,star_block"
@@ -41,7 +42,7 @@ def calibrate_cmd(
     calib_text: str = typer.Option("sotu", help="text the knob is calibrated on (bundled name, file or string)"),
     text: str = typer.Option("moby-dick", help="held-out text the calibrated setting is judged on"),
     budget: str = typer.Option("1%,2%", help="loss budgets: relative perplexity increase (decoder) or 1 - cosine "
-                               "(encoder), e.g. 1%,2%"),
+                               "(encoder), e.g. 1%,2% (an encoder's 1%,2%: cosine 0.99, 0.98)"),
     methods: str = typer.Option(DEFAULT_METHODS, help="comma-separated methods with a density knob"),
     tokens: int = typer.Option(None, help="window length (decoder default 1024; encoder passage length 256)"),
     layers: str = typer.Option(None, help="comma-separated layers to make sparse (default: all)"),
@@ -114,9 +115,12 @@ class _Progress:
 
 def _method_done(method: str, rows) -> None:
     for r in rows:
-        state = "on budget" if r.reached else "UNREACHED"
-        console.print(f"  {method} at {r.budget:.1%}: {state} {r.params} density {r.calib_density:.3f} (calibration) "
+        state = "on budget" if r.reached else ("NOT MEASURABLE" if not r.measurable else "UNREACHED")
+        console.print(f"  {method} at {budget_label(r.budget, r.kind)}: {state} {r.params} density "
+                      f"{r.calib_density:.3f} (calibration) "
                       f"/ {r.judge_density:.3f} (judged), loss {r.calib_loss:+.4f} / {r.judge_loss:+.4f}")
+        if r.note:
+            console.print(f"    {r.note}", soft_wrap=True)
 
 
 def _table(rows, model: str, kind: str) -> Table:
@@ -126,7 +130,8 @@ def _table(rows, model: str, kind: str) -> Table:
                 f"{loss} (judged)", "gap"):
         table.add_column(col)
     for r in rows:
-        setting = ", ".join(f"{k}={v:g}" for k, v in r.params.items()) + ("" if r.reached else " (unreached)")
-        table.add_row(r.method, f"{r.budget:.1%}", setting, f"{r.calib_density:.3f}", f"{r.calib_loss:+.2%}",
-                      f"{r.judge_density:.3f}", f"{r.judge_loss:+.2%}", f"{r.gap:+.2%}")
+        setting = setting_label(r.params, r.reached, r.measurable)
+        table.add_row(r.method, budget_label(r.budget, kind), setting, f"{r.calib_density:.3f}",
+                      loss_label(r.calib_loss, kind), f"{r.judge_density:.3f}", loss_label(r.judge_loss, kind),
+                      loss_label(r.gap, kind))
     return table

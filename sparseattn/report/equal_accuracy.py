@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from .calibration import setting_label
 from .html import TAG, figure, table
 from .rows import RunView
 
@@ -44,6 +45,7 @@ class EqualAccuracyRow:
     layer: int | None = None
     layer_density: float | None = None
     layer_oracle_density: float | None = None
+    measurable: bool = True  # False: the knob moved no density on the window; nothing was calibrated
 
     @property
     def edp(self) -> float | None:
@@ -82,7 +84,7 @@ def equal_accuracy_rows(view: RunView) -> list[EqualAccuracyRow]:
                     arch=h.arch if h else None, latency_ms=h.latency_ms if h else None,
                     energy_mj=h.energy_mj if h else None, topk_density=oracle.get(("topk", r.budget)),
                     threshold_density=oracle.get(("threshold", r.budget)), layer=layer, layer_density=mine,
-                    layer_oracle_density=theirs))
+                    layer_oracle_density=theirs, measurable=r.measurable))
     return out
 
 
@@ -102,7 +104,7 @@ def equal_accuracy_section(view: RunView, figs: dict[str, Path]) -> str:
                f"latency ms {sim}", f"energy mJ {sim}", f"EDP mJ·ms {sim}",
                f"layer most unlike the threshold oracle (its density / oracle's) {meas}"]
     cells = [[r.method + (f" ({r.arch})" if r.arch else ""), f"+{r.budget:.0%}",
-              ", ".join(f"{k}={v:g}" for k, v in r.params.items()) + ("" if r.reached else " (unreached)"),
+              setting_label(r.params, r.reached, r.measurable),
               _f(r.density, ".3f"), _f(100 * r.loss, "+.2f") + "%", _f(100 * r.calib_loss, "+.2f") + "%",
               _f(r.topk_density, ".3f"), _f(r.threshold_density, ".3f"), _f(r.latency_ms, ".3g"),
               _f(r.energy_mj, ".3g"), _f(r.edp, ".3g"),
@@ -111,7 +113,9 @@ def equal_accuracy_section(view: RunView, figs: dict[str, Path]) -> str:
     note = (f"<p class='note'>Each method's density knob set to the sparsest value within the budget on "
             f"{first.calib_text}, then judged on {first.judge_text} ({rows[0].tokens}-token windows, every layer "
             "sparse; densities and losses shown are the judged ones). Unreached: no setting in the knob's range meets "
-            "the budget; the closest is shown. Hardware: the accelerator on the method's trace at that setting, at "
+            "the budget; the closest is shown. Not measurable: the knob leaves the density unchanged on this window "
+            "(a block-sparse method whose blocks cover it), so nothing was calibrated. Hardware: the accelerator on "
+            "the method's trace at that setting, at "
             f"{view.config.decoder_shape} @ {view.config.decoder_seq}.</p>")
     body = note + table(headers, cells)
     if "calibrate" in figs:
@@ -120,24 +124,43 @@ def equal_accuracy_section(view: RunView, figs: dict[str, Path]) -> str:
 
 
 def plot_density_vs_budget(view: RunView, path: Path) -> Path | None:
-    """Judged density at each budget per method (hollow marker: budget not reached)."""
-    from .figures import plt, save
+    """Judged density at each budget per method, each in its own colour and marker (:func:`~.figures.method_style`;
+    hollow marker: budget not reached; a method whose knob moves no density on the window is named, not drawn)."""
+    from matplotlib.ticker import FixedLocator, FormatStrFormatter, NullFormatter
+
+    from .figures import DENSITY_TICKS, method_style, plt, save
 
     cal = view.calibration()
     if not cal:
         return None
-    fig, ax = plt.subplots(figsize=(7.5, 4.6))
-    for i, (method, rows) in enumerate(sorted(cal.items())):
-        rows = sorted(rows, key=lambda r: r.budget)
+    fig, ax = plt.subplots(figsize=(8.5, 4.8), layout="constrained")
+    budgets, flat = set(), []
+    for method, rows in sorted(cal.items()):
+        rows = sorted((r for r in rows if r.measurable), key=lambda r: r.budget)
+        if not rows:  # nothing calibrated on this window: left out of the plot, named under it
+            flat.append(method)
+            continue
+        color, marker = method_style(method)
         xs, ys = [100 * r.budget for r in rows], [r.judge_density for r in rows]
-        style = "--" if method in ORACLES else "-"
-        ax.plot(xs, ys, style, color=f"C{i % 10}", label=method, lw=1.2)
-        for r, x, y in zip(rows, xs, ys, strict=True):
-            ax.scatter([x], [y], color=f"C{i % 10}", facecolors=f"C{i % 10}" if r.reached else "none", zorder=3)
+        budgets.update(xs)
+        ax.plot(xs, ys, "--" if method in ORACLES else "-", color=color, label=method, lw=1.2, marker=marker,
+                markerfacecolor="none", markersize=7)
+        for r, x, y in zip(rows, xs, ys, strict=True):  # filled: calibrated; hollow: unreached
+            if r.reached:
+                ax.scatter([x], [y], color=color, marker=marker, s=40, zorder=3)
+    ax.set_xticks(sorted(budgets))
+    ax.set_xmargin(0.08)
+    if flat:
+        ax.set_xlabel(f"loss budget (perplexity increase, %); not measurable on this window: {', '.join(flat)}")
+    else:
+        ax.set_xlabel("loss budget (perplexity increase, %)")
     ax.set_yscale("log")
-    ax.set_xlabel("loss budget (perplexity increase, %)")
+    ax.yaxis.set_major_locator(FixedLocator(DENSITY_TICKS))
+    ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
+    ax.set_ylim(top=1.25)  # room above density 1 for its markers
     ax.set_ylabel("density at the calibrated setting (judged)")
     ax.set_title("equal accuracy: how sparse each method is within the budget (dashed: oracles)")
-    ax.legend(fontsize=7, ncol=2)
+    ax.legend(fontsize=7, ncol=2, loc="center left", bbox_to_anchor=(1.01, 0.5))
     ax.grid(True, which="both", alpha=0.3)
     return save(fig, path)

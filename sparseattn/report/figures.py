@@ -21,6 +21,19 @@ def method_color(i: int) -> Any:
     return plt.get_cmap("tab20")((2 * i) % 20 + (i // 10) % 2)
 
 
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "h")
+
+
+def method_style(method: str) -> tuple[Any, str]:
+    """The one colour and marker of ``method`` in every figure: its place among the registered methods (sorted), so
+    a method keeps its style whichever others a figure shows, and no two registered methods share one (up to 20)."""
+    from ..methods.registry import method_names
+
+    names = method_names()
+    i = names.index(method) if method in names else len(names) + sum(map(ord, method)) % 20
+    return method_color(i), MARKERS[i % len(MARKERS)]
+
+
 def group_labels(points: dict[str, tuple[float, float]], rel: float = 1e-3) -> dict[tuple[float, float], str]:
     """One label per distinct point: methods at the same point (sofa and star at the same density and perplexity)
     share one label, ``sofa = star``, instead of printing over each other."""
@@ -198,10 +211,10 @@ def plot_accuracy_vs_density(rows: dict[str, dict[str, Any]], path: Path, title:
     """Perplexity change vs density: each method (dot) beside the top-k oracle at its density (ring)."""
     fig, ax = plt.subplots(figsize=(8, 5), layout="constrained")
     points, xs, ys = {}, [], []
-    for i, (method, r) in enumerate(sorted(rows.items())):
-        color = method_color(i)
+    for method, r in sorted(rows.items()):
+        color, marker = method_style(method)
         x, y = r["density"], 100 * r["ppl_change"]
-        ax.scatter([x], [y], color=color, zorder=3, label=method)
+        ax.scatter([x], [y], color=color, marker=marker, zorder=3, label=method)
         points[method] = (x, y)
         xs.append(x)
         ys.append(y)
@@ -232,8 +245,9 @@ def plot_encoder(rows: dict[str, dict[str, Any]], path: Path, title: str = "") -
     for ax, key, label in ((axes[0], "cosine", "cosine to the dense embedding (mean)"),
                            (axes[1], "retrieval_agreement", "retrieval agreement (nearest passage kept)")):
         points = {}
-        for i, (method, r) in enumerate(sorted(rows.items())):
-            ax.scatter([r["density"]], [r[key]], color=method_color(i))
+        for method, r in sorted(rows.items()):
+            color, marker = method_style(method)
+            ax.scatter([r["density"]], [r[key]], color=color, marker=marker)
             points[method] = (r["density"], r[key])
         density_axis(ax, [r["density"] for r in rows.values()], "density (measured)")
         lo, hi = min(v[1] for v in points.values()), max(v[1] for v in points.values())

@@ -280,7 +280,8 @@ class CalibrationRow(Row):
     calib_layer_density: dict[int, float] = {}
     judge_layer_density: dict[int, float] = {}
     gap: float
-    judged_on_budget: bool
+    judged_on_budget: bool | None  # None: the budget was not reached, so there is nothing to judge
+    measurable: bool = True  # False: the knob leaves the density unchanged on this window; nothing was calibrated
 
 
 class CalibratedHardwareRow(HardwareRow):

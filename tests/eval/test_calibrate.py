@@ -55,8 +55,40 @@ def test_budgets_share_measurements():
         return t
 
     a, b = search(loss, [0.3, 0.6], TOL)
-    assert len(calls) == len(set(calls)) == b.evaluations  # each point measured once
+    # each point measured once; the larger budget is searched first, so the smaller one's count is the total
+    assert len(calls) == len(set(calls)) == a.evaluations > b.evaluations
     assert a.t <= 0.3 < a.t + TOL + 1e-12 and b.t <= 0.6 < b.t + TOL + 1e-12
+
+
+def test_a_steep_bracket_is_bisected_until_its_density_is_resolved():
+    """The loss crosses +1% and +2% inside one tol-wide step (threshold delta on SmolLM2 did: +0.8% -> +3.0%), so a
+    search stopping at tol gives both budgets one setting; given densities it resolves each budget's own."""
+    def loss(t: float) -> float:
+        return 0.005 + max(0.0, t - 0.8)
+
+    a, b = search(loss, [0.01, 0.02], TOL, density_at=lambda t: 1.0 - t, density_tol=0.005)
+    assert loss(a.t) <= 0.01 and loss(b.t) <= 0.02
+    assert a.t < b.t  # two budgets, two settings
+    assert 0.805 - a.t <= 0.005 and 0.815 - b.t <= 0.005  # within density_tol (density = 1 - t) of each crossing
+
+
+@given(st.floats(0.05, 0.95), st.floats(1e-3, 0.05))
+def test_the_answer_is_within_density_tolerance_of_the_crossing(crossing, dtol):
+    (found,) = search(lambda t: t, [crossing], TOL, density_at=lambda t: 1.0 - t, density_tol=dtol)
+    assert found.t <= crossing and crossing - found.t <= max(dtol, 1 / 256) + 1e-12
+
+
+def test_a_non_monotone_loss_uses_every_point_measured():
+    """Over budget at the densest end, on budget a little sparser (PADE at its largest radius on SmolLM2): the
+    points the larger budget measured reach the smaller one, which is not reported unreachable."""
+    def loss(t: float) -> float:
+        return 0.0175 if t == 0.0 else -0.02 + 0.05 * t
+
+    a, b = search(loss, [0.01, 0.02], TOL)
+    assert a.reached and loss(a.t) <= 0.01 and 0.6 - a.t <= TOL + 1e-12
+    assert b.reached and loss(b.t) <= 0.02 and 0.8 - b.t <= TOL + 1e-12
+    (alone,) = search(lambda t: 0.0175 if t == 0.0 else 0.0175 + t, [0.01], TOL)  # nothing on budget anywhere
+    assert not alone.reached
 
 
 def test_a_nan_loss_is_an_error():
@@ -158,6 +190,30 @@ def test_an_unreachable_budget_is_reported_with_its_closest_point(smollm, tmp_pa
     assert row.params["head_keep"] == 0.5
 
 
+def test_a_knob_that_moves_nothing_is_not_measurable(tiny, tmp_path):
+    """Block top-k on a 64-token window with 64-token blocks: one key block per row, always kept, at any ratio --
+    reported not measurable there, not as a calibrated ratio."""
+    calib = DecoderScorer(tiny, [_ids(1)], "calib", cache_dir=tmp_path)
+    judge = DecoderScorer(tiny, [_ids(2)], "judge", cache_dir=tmp_path)
+    rows = calibrate_method("block_topk", calib, judge, [0.01, 0.02], TOL)
+    for r in rows:
+        assert not r.reached and not r.measurable and r.judged_on_budget is None
+        assert r.calib_density == 1.0 and "not measurable at this window" in r.note and "block_size" in r.note
+
+
+def test_an_unreached_budget_is_not_on_budget_when_judged():
+    """Energon's closest point was +3.9% on the calibration text and -3.7% judged: an unreached budget has no
+    calibrated setting, so 'on budget when judged' does not apply to it (it is not 'yes')."""
+    from sparseattn.eval.calibrate.runner import CalibrationRow
+
+    common = dict(model="m", kind="decoder", method="energon", budget=0.01, params={"alpha2": -1.0},
+                  calib_text="sotu", calib_loss=0.039, calib_density=0.98, judge_text="moby-dick", judge_loss=-0.037,
+                  judge_density=0.98, evaluations=2, seconds=1.0)
+    assert CalibrationRow(reached=False, **common).judged_on_budget is None
+    assert CalibrationRow(reached=False, **common).to_dict()["judged_on_budget"] is None
+    assert CalibrationRow(reached=True, **common).judged_on_budget is True
+
+
 def test_calibration_never_measures_on_the_judgement_text(tiny, tmp_path):
     calib = DecoderScorer(tiny, [_ids(1)], "calib", cache_dir=tmp_path / "c")
     judge = DecoderScorer(tiny, [_ids(2)], "judge", cache_dir=tmp_path / "j")
@@ -203,3 +259,20 @@ def test_an_encoder_is_calibrated_on_embedding_cosine(tmp_path):
     (row,) = calibrate_method("topk", calib, judge, [0.02], TOL)
     assert row.kind == "encoder" and row.reached and row.calib_loss <= 0.02
     assert 0 < row.calib_density < 1 and 0 <= row.judge_loss < 1
+
+
+def test_notes_say_when_only_the_densest_end_is_on_budget_and_when_the_loss_is_not_monotone():
+    from sparseattn.eval.calibrate.runner import _dense_end_note, _non_monotone_note
+    from sparseattn.eval.calibrate.scorer import Point
+
+    knob = knobs_of("pade")[0]
+    dense = Point("pade", {"radius": 64.0}, 0.0175, 0.998, 1.0, 1.0)
+    sparse = Point("pade", {"radius": 7.025}, 0.0111, 0.205, 1.0, 1.0)
+    note = _non_monotone_note(knob, 0.015, {0.0: dense, 0.8: sparse})
+    assert "not monotone" in note and "radius=64" in note and "+0.0175" in note
+    assert _non_monotone_note(knob, 0.02, {0.0: dense, 0.8: sparse}) == ""  # densest end on budget: nothing odd
+    keep = knobs_of("dota")[0]
+    on = Point("dota", {"keep": 1.0}, 0.0, 1.0, 1.0, 1.0)
+    over = Point("dota", {"keep": 0.866}, 0.0833, 0.875, 1.0, 1.0)
+    note = _dense_end_note(keep, on, {0.0: on, 1 / 32: over, 0.5: over})
+    assert "only the densest end" in note and "keep=0.866" in note and "0.875" in note

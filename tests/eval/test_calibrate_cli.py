@@ -47,3 +47,17 @@ def test_a_small_calibration_writes_its_table(smollm, tmp_path):
     assert row["method"] == "topk" and row["calib_text"] == "sotu" and row["judge_text"] == "moby-dick"
     assert row["reached"] is (row["calib_loss"] <= 0.02)
     assert "| topk | 2.0% |" in (out / "calibration.md").read_text()
+
+
+def test_the_bundled_encoder_calibrates_from_the_cli(tmp_path):
+    """MiniLM end to end: the budget is 1 - cosine (2% = cosine 0.98), shown as the cosine kept; short passages."""
+    out = tmp_path / "out"
+    args = ["calibrate", "--model", "minilm-l6", "--methods", "topk", "--budget", "2%", "--tokens", "32",
+            "--cache", str(tmp_path / "cache"), "--out", str(out)]
+    result = runner.invoke(app, args, terminal_width=200)
+    assert result.exit_code == 0, result.output
+    (row,) = json.loads((out / "calibration.json").read_text())
+    assert row["kind"] == "encoder" and row["model"] == "minilm-l6" and row["budget"] == 0.02
+    assert row["reached"] is (row["calib_loss"] <= 0.02) and 0 < row["calib_density"] <= 1
+    md = (out / "calibration.md").read_text()
+    assert "1 - cosine (cal)" in md and "| topk | cosine >= 0.98 |" in md

@@ -55,3 +55,54 @@ def test_the_job_calibrates_only_methods_with_a_knob_and_judges_on_another_text(
     with pytest.raises(InvalidParameterError, match="budgets"):
         load_config(None, {"budgets": [0.0]})
     assert load_config(None, {"text": "sotu", "budgets": []}).budgets == []  # no calibration: any text
+
+
+def test_the_readme_equal_accuracy_table_is_generated_from_the_committed_results():
+    """The README's equal-accuracy table is what ``python benchmarks/bench_calibrate.py --docs-only`` makes of
+    benchmarks/results/calibrate/bench_calibrate.json: a hand edit or a stale result fails here."""
+    import json
+
+    from sparseattn.report.calibration import BENCH_JSON, README, readme_table, readme_with_calibration_table
+
+    data = json.loads(BENCH_JSON.read_text())
+    readme = README.read_text()
+    assert readme == readme_with_calibration_table(readme, data)
+    for r in data["rows"]:  # every method's held-out density at every budget is in the README
+        if r.get("measurable", True):
+            assert f"{r['judge_density']:.3f}" in readme_table(data)
+    data["rows"][0]["judge_density"] = 0.123456
+    assert readme != readme_with_calibration_table(readme, data)
+
+
+def test_a_readme_without_the_equal_accuracy_markers_is_refused():
+    from sparseattn.report.calibration import readme_with_calibration_table
+
+    with pytest.raises(ValueError, match="markers"):
+        readme_with_calibration_table("# no table\n", {"rows": [], "config": {}})
+
+
+def test_every_method_has_its_own_colour_and_marker_in_every_figure():
+    """One home for a method's style (a3 and star_block once shared a colour in density_vs_budget): distinct
+    colours across every registered method, and the same style whichever methods a figure shows."""
+    from sparseattn.methods import method_names
+    from sparseattn.report.figures import method_style
+
+    styles = {m: method_style(m) for m in method_names()}
+    colours = [tuple(c) for c, _ in styles.values()]
+    assert len(set(colours)) == len(colours)
+    assert method_style("a3") != method_style("star_block") and method_style("pade") == styles["pade"]
+
+
+def test_the_calibration_table_says_why_budgets_share_a_setting_and_marks_unreached_rows():
+    from sparseattn.report.calibration import calibration_markdown, calibration_notes
+
+    rows = [_row("elsa", 0.01, 0.965, 0.0278, keep=0.9647), _row("elsa", 0.02, 0.965, 0.0278, keep=0.9647),
+            _row("topk", 0.01, 0.005, 0.001, ratio=0.005), _row("topk", 0.02, 0.005, 0.001, ratio=0.005),
+            _row("energon", 0.01, 0.984, -0.0369, reached=False, alpha2=-1.0),
+            _row("energon", 0.02, 0.984, -0.0369, reached=False, alpha2=-1.0)]
+    notes = calibration_notes(rows)
+    assert any(n.startswith("- elsa: the same setting at 1.0%, 2.0%") and "already over 2.0%" in n for n in notes)
+    assert any(n.startswith("- topk: the same setting") and "sparsest end" in n for n in notes)
+    assert "- energon at 1.0%, 2.0%: cannot reach." in notes  # one note for both budgets
+    md = calibration_markdown(rows)
+    assert md.count("n/a (unreached)") == 2 and "| energon | 1.0% | alpha2=-1 (unreached) |" in md

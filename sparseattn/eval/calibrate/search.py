@@ -2,14 +2,21 @@
 
 A knob (:class:`~sparseattn.methods.registry.Knob`) is walked along a *sparseness coordinate* ``t`` in [0, 1]:
 ``t = 0`` is its densest end, ``t = 1`` its sparsest, linear or logarithmic in the knob's value as the knob
-declares. The loss is assumed to grow with ``t`` (PADE's evaluation picks its threshold the same way: the most
-aggressive setting within the accuracy budget, HPCA'26 Sec. VI-A). For each budget:
+declares. The loss is expected to grow with ``t`` (PADE's evaluation picks its threshold the same way: the most
+aggressive setting within the accuracy budget, HPCA'26 Sec. VI-A), but it need not: a method that quantises or
+approximates at its densest end can lose more there than a little sparser (PADE's bit-serial scores at its
+largest radius on SmolLM2, ``benchmarks/results/calibrate/``), and over a few hundred tokens the perplexity moves
+by a few percent either way from noise alone. The budgets are therefore searched largest first, and every point
+measured counts. For each budget:
 
-1. the densest end is measured; when it is over the budget the budget is unreachable and the closest point (the
-   lowest loss measured) is reported instead;
+1. the densest end is measured; when it is over the budget and no point measured so far is on it, the budget is
+   unreachable and the closest point (the lowest loss measured) is reported instead;
 2. the sparsest end is measured; when it is on budget it is the answer;
 3. otherwise the bracket ``[lo, hi]`` -- ``lo`` the sparsest point measured on budget, ``hi`` the first point
-   measured beyond it that is over -- is bisected until it is at most ``tol`` wide; ``lo`` is the answer.
+   measured beyond it that is over -- is bisected until it is at most ``tol`` wide and, when the caller gives each
+   point's density, until its two ends differ by at most ``density_tol`` in density (the quantity the comparison
+   reports; where the density moves fast along the knob a ``tol``-wide bracket can span 0.05 or more of it), down
+   to ``min_tol``; ``lo`` is the answer.
 
 Measurements are shared between budgets (a memo keyed by ``t``), and ``t`` only takes dyadic values, so the knob
 values, and the cache keys built from them, repeat exactly between runs (a rerun is all cache hits).
@@ -24,6 +31,8 @@ from dataclasses import dataclass
 from ...core.errors import InvalidParameterError
 from ...methods.registry import Knob
 
+DENSITY_TOL = 0.02  # a bracket is resolved when its ends differ by at most this much density (2 points of 100)
+MIN_TOL = 1 / 256  # ... or when it is this narrow (a jump in density is not bisected forever)
 SIGNIFICANT = 4  # knob values are rounded to this many significant digits (stable cache keys, readable tables)
 
 
@@ -71,11 +80,22 @@ def _bracket(memo: dict[float, float], budget: float) -> tuple[float, float]:
     return lo, hi
 
 
+def _resolved(lo: float, hi: float, tol: float, min_tol: float,
+              density_at: Callable[[float], float] | None, density_tol: float) -> bool:
+    if hi - lo <= min_tol:
+        return True
+    if hi - lo > tol:
+        return False
+    return density_at is None or density_at(lo) - density_at(hi) <= density_tol
+
+
 def search(loss_at: Callable[[float], float], budgets: Sequence[float], tol: float = 1 / 32,
-           memo: dict[float, float] | None = None) -> list[Found]:
-    """The sparsest on-budget ``t`` for each budget (module docstring); ``loss_at(t)`` measures one point."""
-    if not 0 < tol < 1:
-        raise InvalidParameterError(f"tol must lie in (0, 1), got {tol}")
+           memo: dict[float, float] | None = None, density_at: Callable[[float], float] | None = None,
+           density_tol: float = DENSITY_TOL, min_tol: float = MIN_TOL) -> list[Found]:
+    """The sparsest on-budget ``t`` for each budget (module docstring), in the order given; ``loss_at(t)`` measures
+    one point, ``density_at(t)`` (optional) reads the density of a point already measured."""
+    if not 0 < tol < 1 or not 0 < min_tol <= tol:
+        raise InvalidParameterError(f"tol must lie in (0, 1) and min_tol in (0, tol], got {tol} and {min_tol}")
     memo = {} if memo is None else memo
 
     def at(t: float) -> float:
@@ -86,18 +106,19 @@ def search(loss_at: Callable[[float], float], budgets: Sequence[float], tol: flo
             memo[t] = loss
         return memo[t]
 
-    out = []
-    for budget in budgets:
-        if at(0.0) > budget:
+    found: dict[int, Found] = {}
+    for i in sorted(range(len(budgets)), key=lambda j: -budgets[j]):  # largest first: its points serve the rest
+        budget = budgets[i]
+        if at(0.0) > budget and all(loss > budget for loss in memo.values()):
             t_best = min(memo, key=lambda t: (memo[t], t))
-            out.append(Found(budget, None, t_best, memo[t_best], len(memo)))
+            found[i] = Found(budget, None, t_best, memo[t_best], len(memo))
             continue
         if at(1.0) <= budget:
-            out.append(Found(budget, 1.0, 1.0, memo[1.0], len(memo)))
+            found[i] = Found(budget, 1.0, 1.0, memo[1.0], len(memo))
             continue
         lo, hi = _bracket(memo, budget)
-        while hi - lo > tol:
+        while not _resolved(lo, hi, tol, min_tol, density_at, density_tol):
             at((lo + hi) / 2)
             lo, hi = _bracket(memo, budget)
-        out.append(Found(budget, lo, lo, memo[lo], len(memo)))
-    return out
+        found[i] = Found(budget, lo, lo, memo[lo], len(memo))
+    return [found[i] for i in range(len(budgets))]
