@@ -100,6 +100,7 @@ def test_the_calibration_table_says_why_budgets_share_a_setting_and_marks_unreac
             _row("topk", 0.01, 0.005, 0.001, ratio=0.005), _row("topk", 0.02, 0.005, 0.001, ratio=0.005),
             _row("energon", 0.01, 0.984, -0.0369, reached=False, alpha2=-1.0),
             _row("energon", 0.02, 0.984, -0.0369, reached=False, alpha2=-1.0)]
+    rows = [r.model_dump() for r in rows]  # the markdown reads the calibration's own rows (as the CLI writes them)
     notes = calibration_notes(rows)
     assert any(n.startswith("- elsa: the same setting at 1.0%, 2.0%") and "already over 2.0%" in n for n in notes)
     assert any(n.startswith("- topk: the same setting") and "sparsest end" in n for n in notes)
